@@ -1,0 +1,27 @@
+"""mongozarr: MongoDB as a first-class home for zarr data.
+
+Each zarr group and array is one MongoDB document whose attributes can be
+updated atomically and queried across a whole hierarchy; chunks live inline,
+in GridFS, or in another zarr store.
+"""
+
+from mongozarr._store import DEFAULT_INLINE_THRESHOLD, MongoStore
+from mongozarr.errors import (
+    ConflictError,
+    DocumentTooLargeError,
+    InvalidMetadataError,
+    LockTimeout,
+    MongoZarrError,
+)
+
+__all__ = [
+    "DEFAULT_INLINE_THRESHOLD",
+    "ConflictError",
+    "DocumentTooLargeError",
+    "InvalidMetadataError",
+    "LockTimeout",
+    "MongoStore",
+    "MongoZarrError",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,174 @@
+"""Where a store's data lives, and one database handle per event loop.
+
+``pymongo.AsyncMongoClient`` binds to the first event loop that uses it, but
+zarr runs store coroutines on its own loop thread for the sync API and on the
+caller's loop for the async API. A :class:`Connection` therefore keeps the
+configuration, not a client, and creates one client per (process, loop)
+lazily. It pickles as its configuration, so a store sent to a dask worker or
+a spawned process reconnects there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import weakref
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["Connection"]
+
+_MOCK_SCHEME = "mongomock"
+_MONGO_SCHEMES = ("mongodb", "mongodb+srv")
+_DEFAULT_DATABASE = "zarr"
+
+# In-process mongomock servers by name: every store built from the same
+# ``mongomock://name`` URI in one process sees the same data.
+_MOCK_SERVERS: dict[str, Any] = {}
+_MOCK_GUARD = threading.Lock()
+
+
+def _mock_server(name: str) -> Any:
+    import mongomock
+
+    with _MOCK_GUARD:
+        if name not in _MOCK_SERVERS:
+            _MOCK_SERVERS[name] = mongomock.MongoClient()
+        return _MOCK_SERVERS[name]
+
+
+def _is_mongomock_client(client: object) -> bool:
+    return type(client).__module__.startswith("mongomock")
+
+
+class Connection:
+    """The configuration of a MongoDB connection plus per-loop clients.
+
+    Parameters
+    ----------
+    target
+        A URI (``mongodb://``, ``mongodb+srv://``, ``mongomock://name``), a
+        PyMongo ``MongoClient``/``AsyncMongoClient``, a Motor client or a
+        ``mongomock.MongoClient``.
+    database
+        Database name; defaults to the URI's path, else ``"zarr"``.
+    """
+
+    def __init__(self, target: Any, database: str | None = None) -> None:
+        self.uri: str | None = None
+        self._client_kwargs: dict[str, Any] | None = None
+        self._mock_client: Any = None
+        uri_database = None
+        if isinstance(target, str):
+            parts = urlsplit(target)
+            if parts.scheme not in (_MOCK_SCHEME, *_MONGO_SCHEMES):
+                raise ValueError(
+                    f"unsupported URI {target!r}: expected mongodb://, mongodb+srv:// or mongomock://"
+                )
+            if parts.scheme == _MOCK_SCHEME and not parts.netloc:
+                raise ValueError(f"URI {target!r} needs a name: mongomock://NAME")
+            self.uri = target
+            uri_database = parts.path.lstrip("/") or None
+        elif _is_mongomock_client(target):
+            self._mock_client = target
+        else:
+            # A Motor client wraps a synchronous PyMongo client as ``delegate``.
+            client = getattr(target, "delegate", target)
+            kwargs = getattr(client, "_init_kwargs", None)
+            if kwargs is None:
+                raise TypeError(
+                    f"expected a MongoDB URI or a PyMongo/mongomock client, got {type(target).__name__}"
+                )
+            self._client_kwargs = dict(kwargs)
+        self.database_name = database or uri_database or _DEFAULT_DATABASE
+        self._clients: dict[int, tuple[weakref.ref[asyncio.AbstractEventLoop], Any]] = {}
+        self._pid = os.getpid()
+        self._guard = threading.Lock()
+
+    @property
+    def is_mock(self) -> bool:
+        """Whether this connection is an in-process mongomock server."""
+        return self._mock_client is not None or (self.uri or "").startswith(_MOCK_SCHEME + ":")
+
+    def identity(self) -> tuple[Any, ...]:
+        """What makes two connections reach the same data (for ``__eq__``)."""
+        if self.uri is not None:
+            where: Any = self.uri
+        elif self._mock_client is not None:
+            where = id(self._mock_client)
+        else:
+            kwargs = self._client_kwargs or {}
+            where = repr(kwargs.get("host")), repr(kwargs.get("port"))
+        return (where, self.database_name)
+
+    def describe(self) -> str:
+        """A short human-readable location, without credentials."""
+        if self.uri is not None:
+            parts = urlsplit(self.uri)
+            netloc = parts.netloc.rpartition("@")[2]
+            return f"{parts.scheme}://{netloc}/{self.database_name}"
+        if self._mock_client is not None:
+            return f"mongomock client/{self.database_name}"
+        kwargs = self._client_kwargs or {}
+        return f"client {kwargs.get('host')!r}/{self.database_name}"
+
+    def database(self) -> Any:
+        """The async database handle for the running event loop."""
+        if self._mock_client is not None:
+            return self._mock_database(self._mock_client)
+        if self.uri is not None and self.uri.startswith(_MOCK_SCHEME + ":"):
+            return self._mock_database(_mock_server(urlsplit(self.uri).netloc))
+        loop = asyncio.get_running_loop()
+        with self._guard:
+            if self._pid != os.getpid():
+                # A forked child must not reuse the parent's sockets.
+                self._clients.clear()
+                self._pid = os.getpid()
+            entry = self._clients.get(id(loop))
+            if entry is None or entry[0]() is not loop:
+                self._forget_closed_loops()
+                entry = (weakref.ref(loop), self._new_client())
+                self._clients[id(loop)] = entry
+        return entry[1][self.database_name]
+
+    def _mock_database(self, client: Any) -> Any:
+        from mongozarr._mongomock_async import AsyncMockDatabase
+
+        return AsyncMockDatabase(client[self.database_name])
+
+    def _new_client(self) -> Any:
+        from pymongo import AsyncMongoClient
+
+        if self.uri is not None:
+            return AsyncMongoClient(self.uri)
+        return AsyncMongoClient(**(self._client_kwargs or {}))
+
+    def _forget_closed_loops(self) -> None:
+        for key, (loop_ref, _client) in list(self._clients.items()):
+            loop = loop_ref()
+            if loop is None or loop.is_closed():
+                del self._clients[key]
+
+    def close(self) -> None:
+        """Forget the per-loop clients (their sockets close with them)."""
+        with self._guard:
+            self._clients.clear()
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self._mock_client is not None:
+            raise TypeError(
+                "a store built from a mongomock client object cannot be pickled; "
+                "build it from a mongomock://NAME URI instead"
+            )
+        return {"uri": self.uri, "client_kwargs": self._client_kwargs, "database": self.database_name}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["uri"] or _KwargsTarget(state["client_kwargs"]), state["database"])  # type: ignore[misc]
+
+
+class _KwargsTarget:
+    """Stands in for a client when a connection is rebuilt from its kwargs."""
+
+    def __init__(self, kwargs: dict[str, Any]) -> None:
+        self._init_kwargs = kwargs

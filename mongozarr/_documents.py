@@ -1,0 +1,256 @@
+"""Translate zarr metadata JSON to MongoDB node documents and back.
+
+This module is pure (no I/O). It fixes the document schema of DESIGN.md:
+
+* attribute and metadata keys are escaped reversibly so that every JSON key
+  can be addressed by a MongoDB update path (``%``, ``.``, ``$``, NUL, and the
+  empty key);
+* values MongoDB cannot hold as JSON gives them (integers beyond int64, NaN and
+  the infinities) are stored as one-key tagged documents whose tag cannot be
+  produced by escaping (a stored key starting with ``%`` is always followed by
+  a two-digit code);
+* MongoDB's document size and nesting limits are checked here, before any
+  write, because neither test backend enforces them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+import bson
+
+from mongozarr.errors import DocumentTooLargeError, InvalidMetadataError
+
+__all__ = [
+    "MAX_DOCUMENT_BYTES",
+    "MAX_NESTING",
+    "METADATA_NAMES",
+    "check_document",
+    "decode_value",
+    "encode_value",
+    "escape_key",
+    "escape_path",
+    "parse_metadata",
+    "path_fields",
+    "render_metadata",
+    "unescape_key",
+]
+
+#: MongoDB's hard limit on one BSON document.
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+#: MongoDB's limit on nested documents and arrays.
+MAX_NESTING = 100
+
+#: Metadata key names and the zarr format each belongs to.
+METADATA_NAMES: dict[str, int] = {"zarr.json": 3, ".zarray": 2, ".zgroup": 2, ".zattrs": 2}
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INT_TAG = "%int"
+_FLOAT_TAG = "%float"
+_SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_ESCAPES = {"%": "%25", ".": "%2E", "$": "%24", "\0": "%00"}
+_NEEDS_ESCAPE = re.compile(r"[%.$\x00]")
+_ESCAPED = re.compile(r"%(25|2E|24|00)")
+
+
+def escape_key(key: str) -> str:
+    """Escape one JSON key so MongoDB can store it and address it in a path."""
+    if key == "":
+        return "%"
+    if _NEEDS_ESCAPE.search(key) is None:
+        return key
+    return "".join(_ESCAPES.get(char, char) for char in key)
+
+
+def unescape_key(key: str) -> str:
+    """Invert :func:`escape_key`."""
+    if key == "%":
+        return ""
+    if "%" not in key:
+        return key
+    return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), key)
+
+
+def escape_path(keys: list[str]) -> str:
+    """Join attribute keys into an escaped MongoDB dotted path."""
+    return ".".join(escape_key(k) for k in keys)
+
+
+def encode_value(value: Any, where: str = "") -> Any:
+    """Turn a JSON value into a BSON-safe value that decodes back exactly.
+
+    ``where`` names the value's position for error messages.
+    """
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        if _INT64_MIN <= value <= _INT64_MAX:
+            return value
+        return {_INT_TAG: str(value)}
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return {_FLOAT_TAG: "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")}
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidMetadataError(f"key {key!r} at {where or 'top level'} is not a string")
+            out[escape_key(key)] = encode_value(item, f"{where}/{key}" if where else key)
+        return out
+    if isinstance(value, list | tuple):
+        return [encode_value(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    raise InvalidMetadataError(f"value at {where!r} has type {type(value).__name__}, not JSON")
+
+
+def decode_value(value: Any) -> Any:
+    """Invert :func:`encode_value`."""
+    if isinstance(value, dict):
+        if len(value) == 1:
+            if _INT_TAG in value:
+                return int(value[_INT_TAG])
+            if _FLOAT_TAG in value:
+                return _SPECIAL_FLOATS[value[_FLOAT_TAG]]
+        return {unescape_key(k): decode_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode_value(item) for item in value]
+    return value
+
+
+def _nesting(value: Any) -> int:
+    """Depth of nested documents/arrays in ``value`` (a scalar is 0)."""
+    if isinstance(value, dict):
+        return 1 + max((_nesting(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_nesting(v) for v in value), default=0)
+    return 0
+
+
+def check_document(document: dict[str, Any], what: str) -> None:
+    """Raise if ``document`` breaks MongoDB's nesting or size limits.
+
+    The error names the attribute (or metadata) key responsible, so a user can
+    find it; nothing has been written when this raises.
+    """
+    for field in ("attributes", "metadata"):
+        for key, value in (document.get(field) or {}).items():
+            # +2: the node document itself and the attributes sub-document.
+            if _nesting(value) + 2 > MAX_NESTING:
+                raise InvalidMetadataError(
+                    f"{what}: {field[:-1] if field == 'attributes' else field} key "
+                    f"{unescape_key(key)!r} nests deeper than MongoDB's {MAX_NESTING} levels"
+                )
+    size = len(bson.encode(document))
+    if size <= MAX_DOCUMENT_BYTES:
+        return
+    culprit, culprit_size = "", 0
+    for field in ("attributes", "metadata"):
+        for key, value in (document.get(field) or {}).items():
+            item_size = len(bson.encode({"v": value}))
+            if item_size > culprit_size:
+                culprit, culprit_size = f"{field[:-1] if field == 'attributes' else field} key {unescape_key(key)!r}", item_size
+    raise DocumentTooLargeError(
+        f"{what}: the node document would be {size / 2**20:.1f} MiB, over MongoDB's "
+        f"16 MiB limit; its largest part is {culprit} ({culprit_size / 2**20:.1f} MiB)"
+    )
+
+
+def path_fields(path: str) -> dict[str, Any]:
+    """The structural fields of the node document at ``path``."""
+    if path == "":
+        return {"parent": None, "name": "", "depth": 0}
+    parent, _, name = path.rpartition("/")
+    return {"parent": parent, "name": name, "depth": path.count("/") + 1}
+
+
+def parse_metadata(name: str, data: bytes) -> dict[str, Any] | None:
+    """Parse the bytes written at metadata key ``name``.
+
+    Returns the JSON object when it is zarr metadata a node document can
+    hold, or ``None`` when the bytes must be kept raw (not JSON, not an
+    object, or not of the format the key name implies).
+    """
+    try:
+        content = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(content, dict):
+        return None
+    if name == "zarr.json":
+        ok = content.get("zarr_format") == 3 and content.get("node_type") in ("group", "array")
+    elif name == ".zattrs":
+        ok = True
+    else:
+        ok = content.get("zarr_format") == 2
+    return content if ok else None
+
+
+def render_metadata(document: dict[str, Any], name: str) -> bytes | None:
+    """Synthesize the bytes of metadata key ``name`` from a node document.
+
+    Returns ``None`` when the document does not hold that key.
+    """
+    fmt = document.get("zarr_format")
+    node_type = document.get("node_type")
+    if METADATA_NAMES.get(name) != fmt:
+        return None
+    if name == ".zattrs":
+        if "attributes" not in document:
+            return None
+        content = decode_value(document["attributes"])
+    elif fmt == 3 or (name == ".zarray") == (node_type == "array"):
+        if node_type is None:
+            return None
+        content = {"zarr_format": fmt}
+        if fmt == 3:
+            content["node_type"] = node_type
+        content.update(decode_value(document.get("metadata") or {}))
+        if fmt == 3 and "attributes" in document:
+            content["attributes"] = decode_value(document["attributes"])
+    else:
+        return None
+    return json.dumps(content, allow_nan=True).encode()
+
+
+def metadata_names(document: dict[str, Any]) -> list[str]:
+    """The metadata key names a node document holds."""
+    if document.get("zarr_format") == 3:
+        return ["zarr.json"] if document.get("node_type") else []
+    names = []
+    if document.get("node_type") == "array":
+        names.append(".zarray")
+    elif document.get("node_type") == "group":
+        names.append(".zgroup")
+    if "attributes" in document:
+        names.append(".zattrs")
+    return names
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Equality of JSON values that treats NaN as equal to NaN."""
+    if a == b:
+        return True
+    return json.dumps(a, sort_keys=True, allow_nan=True) == json.dumps(b, sort_keys=True, allow_nan=True)
+
+
+def diff_fields(
+    field: str, base: dict[str, Any] | None, new: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Per-key ``$set`` and ``$unset`` that turn ``base`` into ``new``.
+
+    With no base (nothing read), every key of ``new`` is set and none is
+    removed: a blind writer never erases keys it did not know about.
+    """
+    sets: dict[str, Any] = {}
+    unsets: dict[str, str] = {}
+    base = base or {}
+    for key, value in new.items():
+        if key not in base or not json_equal(base[key], value):
+            sets[f"{field}.{escape_key(key)}"] = encode_value(value, key)
+    for key in base:
+        if key not in new:
+            unsets[f"{field}.{escape_key(key)}"] = ""
+    return sets, unsets

@@ -1,0 +1,655 @@
+"""MongoStore: a zarr-python 3 store whose nodes are MongoDB documents."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Self
+
+from pymongo.errors import DuplicateKeyError
+from zarr.abc.store import ByteRequest, Store
+from zarr.core.buffer import Buffer, default_buffer_prototype
+from zarr.core.sync import sync
+
+from mongozarr._chunks import ChunkCollection, byte_slice
+from mongozarr._connection import Connection
+from mongozarr._documents import (
+    check_document,
+    decode_value,
+    diff_fields,
+    encode_value,
+    metadata_names,
+    parse_metadata,
+    path_fields,
+    render_metadata,
+)
+from mongozarr._keys import guess_node, key_of, metadata_key, prefix_regex, split_key
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+
+    from zarr.core.buffer import BufferPrototype
+
+__all__ = ["DEFAULT_INLINE_THRESHOLD", "MongoStore"]
+
+#: Chunks up to this size are stored inside their chunk document.
+DEFAULT_INLINE_THRESHOLD = 4 * 1024 * 1024
+# The largest inline value that still fits a 16 MiB document with its fields.
+_MAX_INLINE_THRESHOLD = 16 * 1024 * 1024 - 16 * 1024
+_SCAN_BATCH = 1000
+# Indexes are created once per (process, database, prefix).
+_INDEXED: set[tuple[Any, ...]] = set()
+
+
+@dataclass
+class _Seen:
+    """What this store last read or wrote of one node document.
+
+    The base against which a rewritten ``zarr.json`` is diffed, so that only
+    the keys this writer changed are sent and other writers' keys survive.
+    """
+
+    zarr_format: int
+    node_type: str | None
+    metadata: dict[str, Any] | None
+    attributes: dict[str, Any] | None
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class MongoStore(Store):
+    """A zarr store keeping each group and array as one MongoDB document.
+
+    Node metadata (``zarr.json``, ``.zarray``, ``.zgroup``, ``.zattrs``) lives
+    in ``<prefix>.nodes``, one document per node, with the user attributes
+    as a queryable sub-document. Every other key is a chunk document in
+    ``<prefix>.chunks``, inline or in the GridFS bucket ``<prefix>.fs``.
+
+    Parameters
+    ----------
+    target
+        ``mongodb://host/dbname``, ``mongodb+srv://...``, ``mongomock://name``
+        (in-process, the embedded default), or a PyMongo / mongomock client.
+    database
+        Database name; defaults to the URI's path, else ``"zarr"``.
+    prefix
+        Collection name prefix.
+    read_only
+        Whether writes are refused.
+    inline_threshold
+        Chunks up to this many bytes are stored inline; larger ones in GridFS.
+
+    Warnings
+    --------
+    A rewrite of ``zarr.json`` is merged key by key against the version this
+    store instance last read or wrote. Two zarr objects of one node that share
+    a store instance therefore share that base; concurrent writers should use
+    separate processes or separate store instances (or the atomic operators of
+    :class:`mongozarr.Tree`).
+    """
+
+    supports_writes: bool = True
+    supports_deletes: bool = True
+    supports_listing: bool = True
+    # Store sync methods exist for callers, but zarr's codec pipeline would use
+    # them one chunk at a time; its async path lets requests overlap.
+    _supports_sync_io: bool = False
+
+    def __init__(
+        self,
+        target: Any,
+        *,
+        database: str | None = None,
+        prefix: str = "zarr",
+        read_only: bool = False,
+        inline_threshold: int = DEFAULT_INLINE_THRESHOLD,
+    ) -> None:
+        super().__init__(read_only=read_only)
+        if not prefix or "$" in prefix or "\0" in prefix:
+            raise ValueError(f"invalid collection prefix {prefix!r}")
+        if not 0 <= inline_threshold <= _MAX_INLINE_THRESHOLD:
+            raise ValueError(
+                f"inline_threshold must be between 0 and {_MAX_INLINE_THRESHOLD} bytes, got {inline_threshold}"
+            )
+        self._connection = target if isinstance(target, Connection) else Connection(target, database)
+        self.prefix = prefix
+        self.inline_threshold = inline_threshold
+        self._chunks = ChunkCollection(prefix, inline_threshold)
+        self._nodes_name = f"{prefix}.nodes"
+        self._seen: dict[str, _Seen] = {}
+        self._arrays: set[str] = set()
+
+    # ---------------------------------------------------------- configuration
+
+    def with_read_only(self, read_only: bool = False) -> MongoStore:
+        # docstring inherited
+        return type(self)(
+            self._connection,
+            prefix=self.prefix,
+            read_only=read_only,
+            inline_threshold=self.inline_threshold,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, MongoStore)
+            and self._connection.identity() == other._connection.identity()
+            and self.prefix == other.prefix
+            and self.read_only == other.read_only
+        )
+
+    def __hash__(self) -> int:
+        return hash((self._connection.identity(), self.prefix, self.read_only))
+
+    def __str__(self) -> str:
+        return f"{self._connection.describe()}#{self.prefix}"
+
+    def __repr__(self) -> str:
+        return f"MongoStore('{self}', read_only={self.read_only})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "connection": self._connection,
+            "prefix": self.prefix,
+            "read_only": self.read_only,
+            "inline_threshold": self.inline_threshold,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(  # type: ignore[misc]
+            state["connection"],
+            prefix=state["prefix"],
+            read_only=state["read_only"],
+            inline_threshold=state["inline_threshold"],
+        )
+
+    @property
+    def connection(self) -> Connection:
+        """Where this store's documents live."""
+        return self._connection
+
+    def database(self) -> Any:
+        """The async database handle for the running event loop."""
+        return self._connection.database()
+
+    @property
+    def nodes_collection_name(self) -> str:
+        """The name of the collection of node documents."""
+        return self._nodes_name
+
+    def _nodes(self) -> Any:
+        return self.database()[self._nodes_name]
+
+    async def _ensure_indexes(self, db: Any) -> None:
+        token = (self._connection.identity(), self.prefix)
+        if token in _INDEXED:
+            return
+        await db[self._nodes_name].create_index("parent", name="parent_1")
+        await self._chunks.create_indexes(db)
+        _INDEXED.add(token)
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(
+        self,
+        key: str,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        # docstring inherited
+        prototype = prototype or default_buffer_prototype()
+        db = self.database()
+        meta = metadata_key(key)
+        data = None
+        if meta is not None:
+            data = await self._read_metadata(db, *meta)
+            if data is not None:
+                start, stop = byte_slice(len(data), byte_range)
+                data = data[start:stop]
+        if data is None:
+            data = await self._chunks.read(db, key, byte_range)
+        return None if data is None else prototype.buffer.from_bytes(data)
+
+    async def _read_metadata(self, db: Any, path: str, name: str) -> bytes | None:
+        doc = await db[self._nodes_name].find_one({"_id": path})
+        if doc is None:
+            return None
+        self._remember(doc)
+        return render_metadata(doc, name)
+
+    def _remember(self, doc: dict[str, Any]) -> None:
+        attributes = doc.get("attributes")
+        metadata = doc.get("metadata")
+        self._seen[doc["_id"]] = _Seen(
+            doc["zarr_format"],
+            doc.get("node_type"),
+            None if metadata is None else decode_value(metadata),
+            None if attributes is None else decode_value(attributes),
+        )
+        if doc.get("node_type") == "array":
+            self._arrays.add(doc["_id"])
+
+    async def get_partial_values(
+        self,
+        prototype: BufferPrototype,
+        key_ranges: Iterable[tuple[str, ByteRequest | None]],
+    ) -> list[Buffer | None]:
+        # docstring inherited
+        return list(
+            await asyncio.gather(*(self.get(key, prototype, byte_range) for key, byte_range in key_ranges))
+        )
+
+    async def _get_many(
+        self, requests: Iterable[tuple[str, BufferPrototype, ByteRequest | None]]
+    ) -> AsyncGenerator[tuple[str, Buffer | None], None]:
+        # docstring inherited
+        requests = list(requests)
+        results = await asyncio.gather(*(self.get(*request) for request in requests))
+        for request, result in zip(requests, results, strict=True):
+            yield request[0], result
+
+    async def exists(self, key: str) -> bool:
+        # docstring inherited
+        db = self.database()
+        meta = metadata_key(key)
+        if meta is not None:
+            path, name = meta
+            doc = await db[self._nodes_name].find_one(
+                {"_id": path}, {"zarr_format": 1, "node_type": 1, "attributes": 1}
+            )
+            if doc is not None and name in metadata_names(doc):
+                return True
+        return await db[self._chunks.name].find_one({"_id": key}, {"_id": 1}) is not None
+
+    async def getsize(self, key: str) -> int:
+        # docstring inherited
+        db = self.database()
+        meta = metadata_key(key)
+        if meta is not None:
+            data = await self._read_metadata(db, *meta)
+            if data is not None:
+                return len(data)
+        size = await self._chunks.size(db, key)
+        if size is None:
+            raise FileNotFoundError(key)
+        return size
+
+    async def getsize_prefix(self, prefix: str) -> int:
+        # docstring inherited
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        db = self.database()
+        total = await self._chunks.total_size(db, prefix)
+        async for doc in db[self._nodes_name].find(self._node_prefix_query(prefix)):
+            for name in metadata_names(doc):
+                if key_of(doc["_id"], name).startswith(prefix):
+                    total += len(render_metadata(doc, name) or b"")
+        return total
+
+    # ----------------------------------------------------------------- writes
+
+    async def set(self, key: str, value: Buffer) -> None:
+        # docstring inherited
+        self._check_writable()
+        if not isinstance(value, Buffer):
+            raise TypeError(
+                f"MongoStore.set(): `value` must be a Buffer instance, got {type(value).__name__}"
+            )
+        data = value.to_bytes()
+        db = self.database()
+        await self._ensure_indexes(db)
+        meta = metadata_key(key)
+        if meta is None:
+            await self._chunks.write(db, key, guess_node(key, self._arrays), data)
+            return
+        path, name = meta
+        content = parse_metadata(name, data)
+        if content is not None and await self._write_metadata(db, path, name, content):
+            return
+        # Not metadata a node document can hold: keep the bytes, faithfully.
+        await self._drop_metadata(db, path, name)
+        await self._chunks.write(db, key, path, data)
+
+    async def set_if_not_exists(self, key: str, value: Buffer) -> None:
+        # docstring inherited
+        self._check_writable()
+        data = value.to_bytes()
+        db = self.database()
+        await self._ensure_indexes(db)
+        meta = metadata_key(key)
+        if meta is None:
+            await self._chunks.write_if_absent(db, key, guess_node(key, self._arrays), data)
+            return
+        if await self.exists(key):
+            return
+        path, name = meta
+        content = parse_metadata(name, data)
+        if content is None or not await self._insert_metadata(db, path, name, content):
+            await self._chunks.write_if_absent(db, key, path, data)
+
+    async def _write_metadata(self, db: Any, path: str, name: str, content: dict[str, Any]) -> bool:
+        """Merge metadata into the node document; False if the node has another format."""
+        fmt, node_type, metadata, attributes = _split_content(name, content)
+        full = _full_document(path, fmt, node_type, metadata, attributes)
+        check_document(full, f"node {path!r}")
+        seen = self._seen.get(path)
+        if seen is not None and (seen.zarr_format != fmt or (node_type and seen.node_type not in (None, node_type))):
+            seen = None
+        for attempt_base in (seen, None):
+            update = _merge_update(path, name, node_type, metadata, attributes, attempt_base)
+            query: dict[str, Any] = {"_id": path, "zarr_format": fmt}
+            if fmt == 3:
+                query["node_type"] = node_type
+            try:
+                result = await db[self._nodes_name].update_one(
+                    query, update, upsert=attempt_base is None
+                )
+            except DuplicateKeyError:
+                # A node of another kind is there: replace it within its format.
+                result = await db[self._nodes_name].replace_one({"_id": path, "zarr_format": fmt}, full)
+                if result.matched_count == 0:
+                    return False
+            if result.matched_count or result.upserted_id is not None:
+                break
+            # The document we had read is gone: write it whole.
+        if name == ".zattrs" and result.upserted_id is None and not update.get("$set"):
+            # An empty .zattrs on an existing document must still exist.
+            await db[self._nodes_name].update_one(
+                {"_id": path, "zarr_format": 2, "attributes": {"$exists": False}},
+                {"$set": {"attributes": {}}},
+            )
+        self._note_written(path, fmt, node_type, metadata, attributes, name)
+        return True
+
+    async def _insert_metadata(self, db: Any, path: str, name: str, content: dict[str, Any]) -> bool:
+        """Create the metadata only if absent (atomic); False if a raw value must hold it."""
+        fmt, node_type, metadata, attributes = _split_content(name, content)
+        full = _full_document(path, fmt, node_type, metadata, attributes)
+        check_document(full, f"node {path!r}")
+        try:
+            await db[self._nodes_name].insert_one(full)
+        except DuplicateKeyError:
+            if fmt == 3:
+                return True
+            # v2: the node may exist with only some of its keys.
+            missing = {"attributes": {"$exists": False}} if name == ".zattrs" else {"node_type": None}
+            values = {"attributes": full["attributes"]} if name == ".zattrs" else {
+                "node_type": node_type, "metadata": full["metadata"]}
+            await db[self._nodes_name].update_one(
+                {"_id": path, "zarr_format": 2, **missing},
+                {"$set": values, "$inc": {"version": 1}, "$currentDate": {"updated_at": True}},
+            )
+        return True
+
+    def _note_written(
+        self,
+        path: str,
+        fmt: int,
+        node_type: str | None,
+        metadata: dict[str, Any] | None,
+        attributes: dict[str, Any] | None,
+        name: str,
+    ) -> None:
+        seen = self._seen.get(path)
+        if name == ".zattrs":
+            if seen is None or seen.zarr_format != 2:
+                seen = _Seen(2, None, None, None)
+            seen.attributes = attributes
+        else:
+            kept = seen.attributes if seen is not None and seen.zarr_format == fmt and fmt == 2 else None
+            seen = _Seen(fmt, node_type, metadata, attributes if fmt == 3 else kept)
+        self._seen[path] = seen
+        if node_type == "array":
+            self._arrays.add(path)
+        else:
+            self._arrays.discard(path)
+
+    async def _drop_metadata(self, db: Any, path: str, name: str) -> None:
+        """Remove metadata ``name`` from the node document at ``path``."""
+        nodes = db[self._nodes_name]
+        self._seen.pop(path, None)
+        self._arrays.discard(path)
+        if name == "zarr.json":
+            await nodes.delete_one({"_id": path, "zarr_format": 3})
+            return
+        if name == ".zattrs":
+            query: dict[str, Any] = {"_id": path, "zarr_format": 2, "attributes": {"$exists": True}}
+            update: dict[str, Any] = {"$unset": {"attributes": ""}}
+        else:
+            node_type = "array" if name == ".zarray" else "group"
+            query = {"_id": path, "zarr_format": 2, "node_type": node_type}
+            update = {"$set": {"node_type": None}, "$unset": {"metadata": ""}}
+        update.update({"$inc": {"version": 1}, "$currentDate": {"updated_at": True}})
+        result = await nodes.update_one(query, update)
+        if result.matched_count:
+            await nodes.delete_one(
+                {"_id": path, "zarr_format": 2, "node_type": None, "attributes": {"$exists": False}}
+            )
+
+    async def delete(self, key: str) -> None:
+        # docstring inherited
+        self._check_writable()
+        db = self.database()
+        meta = metadata_key(key)
+        if meta is not None:
+            await self._drop_metadata(db, *meta)
+        await self._chunks.delete(db, key)
+
+    async def delete_dir(self, prefix: str) -> None:
+        # docstring inherited
+        self._check_writable()
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        db = self.database()
+        await db[self._nodes_name].delete_many(self._node_prefix_query(prefix, own_node_only=True))
+        await self._chunks.delete_prefix(db, prefix)
+        for path in [p for p in self._seen if key_of(p, "").startswith(prefix) or not prefix]:
+            del self._seen[path]
+        self._arrays = {p for p in self._arrays if prefix and not key_of(p, "").startswith(prefix)}
+
+    async def clear(self) -> None:
+        # docstring inherited
+        self._check_writable()
+        db = self.database()
+        for name in (self._nodes_name, self._chunks.name, self._chunks.files_name, self._chunks.fs_chunks_name):
+            await db[name].delete_many({})
+        self._seen.clear()
+        self._arrays.clear()
+
+    # ---------------------------------------------------------------- listing
+
+    def _node_prefix_query(self, prefix: str, own_node_only: bool = False) -> dict[str, Any]:
+        """Node documents that may hold a key starting with ``prefix``.
+
+        ``prefix`` ends in ``/`` or is empty. The node at ``a/b`` holds keys
+        ``a/b/zarr.json`` etc., so ``a/b/`` matches that node and all below.
+        """
+        if not prefix:
+            return {}
+        return {"$or": [{"_id": prefix_regex(prefix)}, {"_id": prefix[:-1]}]}
+
+    async def list(self) -> AsyncIterator[str]:
+        # docstring inherited
+        async for key in self.list_prefix(""):
+            yield key
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        # docstring inherited
+        db = self.database()
+        directory = prefix.rpartition("/")[0]
+        node_query: dict[str, Any] = {}
+        if prefix:
+            node_query = {"$or": [{"_id": prefix_regex(prefix)}, {"_id": directory}]}
+        emitted: set[str] = set()
+        async for key in self._node_keys(db, node_query):
+            if key.startswith(prefix):
+                emitted.add(key)
+                yield key
+        chunk_query = {"_id": prefix_regex(prefix)} if prefix else {}
+        async for doc in self._chunks.find_keys(db, chunk_query):
+            if doc["_id"] not in emitted:
+                yield doc["_id"]
+
+    async def _node_keys(self, db: Any, query: dict[str, Any]) -> AsyncIterator[str]:
+        nodes = db[self._nodes_name]
+        docs = await nodes.find(query, {"zarr_format": 1, "node_type": 1}).to_list()
+        v2_ids = [d["_id"] for d in docs if d["zarr_format"] == 2]
+        with_attributes: set[str] = set()
+        if v2_ids:
+            with_attributes = {
+                d["_id"]
+                for d in await nodes.find(
+                    {"_id": {"$in": v2_ids}, "attributes": {"$exists": True}}, {"_id": 1}
+                ).to_list()
+            }
+        for doc in docs:
+            if doc["_id"] in with_attributes:
+                doc["attributes"] = {}
+            for name in metadata_names(doc):
+                yield key_of(doc["_id"], name)
+
+    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        # docstring inherited
+        db = self.database()
+        prefix = prefix.rstrip("/")
+        base = f"{prefix}/" if prefix else ""
+        seen: set[str] = set()
+        own = await db[self._nodes_name].find_one({"_id": prefix}, {"zarr_format": 1, "node_type": 1})
+        if own is not None:
+            if own["zarr_format"] == 2 and await db[self._nodes_name].find_one(
+                {"_id": prefix, "attributes": {"$exists": True}}, {"_id": 1}
+            ):
+                own["attributes"] = {}
+            for name in metadata_names(own):
+                seen.add(name)
+                yield name
+        for collection in (db[self._nodes_name], db[self._chunks.name]):
+            async for child in _scan_children(collection, base):
+                if child not in seen:
+                    seen.add(child)
+                    yield child
+
+    # ------------------------------------------------------------- sync API
+
+    def get_sync(
+        self,
+        key: str,
+        *,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        """Synchronous :meth:`get` (runs on zarr's event loop thread)."""
+        return sync(self.get(key, prototype, byte_range))
+
+    def set_sync(self, key: str, value: Buffer) -> None:
+        """Synchronous :meth:`set` (runs on zarr's event loop thread)."""
+        sync(self.set(key, value))
+
+    def delete_sync(self, key: str) -> None:
+        """Synchronous :meth:`delete` (runs on zarr's event loop thread)."""
+        sync(self.delete(key))
+
+    def close(self) -> None:
+        # docstring inherited
+        super().close()
+
+
+async def _scan_children(collection: Any, base: str) -> AsyncIterator[str]:
+    """The distinct first path components of ``_id``s under ``base``.
+
+    Walks ``_id`` in index order and jumps over every subtree it meets
+    (``"a/"`` sorts just below ``"a0"``), so a directory holding a million
+    chunks costs one query, not a million keys.
+    """
+    bound: dict[str, str] = {"$gte": base}
+    while True:
+        query = {"_id": {**bound, **prefix_regex(base)}} if base else {"_id": bound}
+        docs = await collection.find(query, {"_id": 1}).sort("_id", 1).limit(_SCAN_BATCH).to_list()
+        for doc in docs:
+            head, sep, _ = doc["_id"][len(base) :].partition("/")
+            if not head:
+                continue
+            yield head
+            if sep:
+                bound = {"$gte": base + head + "0"}  # "0" follows "/" in byte order
+                break
+            bound = {"$gt": doc["_id"]}
+        else:
+            if len(docs) < _SCAN_BATCH:
+                return
+
+
+def _split_content(
+    name: str, content: dict[str, Any]
+) -> tuple[int, str | None, dict[str, Any] | None, dict[str, Any] | None]:
+    """(format, node_type, metadata, attributes) of one metadata object."""
+    if name == "zarr.json":
+        metadata = {k: v for k, v in content.items() if k not in ("zarr_format", "node_type", "attributes")}
+        return 3, content["node_type"], metadata, content.get("attributes")
+    if name == ".zattrs":
+        return 2, None, None, content
+    metadata = {k: v for k, v in content.items() if k != "zarr_format"}
+    return 2, "array" if name == ".zarray" else "group", metadata, None
+
+
+def _full_document(
+    path: str,
+    fmt: int,
+    node_type: str | None,
+    metadata: dict[str, Any] | None,
+    attributes: dict[str, Any] | None,
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {"_id": path, **path_fields(path), "node_type": node_type, "zarr_format": fmt}
+    if metadata is not None:
+        doc["metadata"] = encode_value(metadata)
+    if attributes is not None:
+        doc["attributes"] = encode_value(attributes)
+    doc["version"] = 1
+    doc["updated_at"] = _now()
+    return doc
+
+
+def _merge_update(
+    path: str,
+    name: str,
+    node_type: str | None,
+    metadata: dict[str, Any] | None,
+    attributes: dict[str, Any] | None,
+    base: _Seen | None,
+) -> dict[str, Any]:
+    """The update that brings a node document from ``base`` to the new content."""
+    sets: dict[str, Any] = {}
+    unsets: dict[str, str] = {}
+    on_insert: dict[str, Any] = path_fields(path)
+    if name == ".zattrs":
+        on_insert["node_type"] = None
+    else:
+        sets["node_type"] = node_type
+        if base is None or base.metadata is None:
+            sets["metadata"] = encode_value(metadata)
+        else:
+            s, u = diff_fields("metadata", base.metadata, metadata or {})
+            sets.update(s)
+            unsets.update(u)
+    if name in ("zarr.json", ".zattrs"):
+        base_attributes = None if base is None else base.attributes
+        if attributes is None:
+            if base_attributes is not None:
+                unsets["attributes"] = ""
+        else:
+            s, u = diff_fields("attributes", base_attributes, attributes)
+            sets.update(s)
+            unsets.update(u)
+            if not s and not u:
+                on_insert["attributes"] = {}
+    update: dict[str, Any] = {"$inc": {"version": 1}, "$currentDate": {"updated_at": True}}
+    if sets:
+        update["$set"] = sets
+    if unsets:
+        update["$unset"] = unsets
+    update["$setOnInsert"] = on_insert
+    return update

@@ -1,0 +1,114 @@
+"""Test helpers: a throwaway MongoDB wire server for tests, benchmarks and demos.
+
+:class:`WireServer` runs mongoeco's MongoDB wire-protocol server (SQLite
+engine) in a child process bound to 127.0.0.1 on a free port, so real PyMongo
+clients in many processes talk to it over TCP. mongoeco needs Python 3.13.
+
+Run ``python -m mongozarr.testing DIR`` to serve by hand; it prints the URI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["WireServer", "wire_server_available"]
+
+
+def wire_server_available() -> str | None:
+    """``None`` if :class:`WireServer` can run here, else the reason it cannot."""
+    if sys.version_info < (3, 13):
+        return "the mongoeco wire server needs Python 3.13"
+    if importlib.util.find_spec("mongoeco") is None:
+        return "mongoeco is not installed (pip install 'mongozarr[test]')"
+    return None
+
+
+class WireServer:
+    """A mongoeco wire server in a child process; use as a context manager.
+
+    Parameters
+    ----------
+    directory
+        Where the SQLite file lives; a temporary directory by default.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        self._tmp = None if directory is not None else tempfile.TemporaryDirectory(prefix="mongozarr-wire-")
+        self.directory = Path(directory if directory is not None else self._tmp.name)  # type: ignore[union-attr]
+        self._process: subprocess.Popen[str] | None = None
+        self.host = "127.0.0.1"
+        self.port = 0
+
+    def start(self) -> WireServer:
+        """Start the server and wait until it accepts connections."""
+        reason = wire_server_available()
+        if reason:
+            raise RuntimeError(reason)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "mongozarr.testing", str(self.directory)],
+            stdin=subprocess.PIPE,  # the server exits when this pipe closes
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline().strip()
+        if not line:
+            self.stop()
+            raise RuntimeError("the mongoeco wire server did not start")
+        self.port = int(line)
+        return self
+
+    def uri(self, database: str = "zarr") -> str:
+        """A URI for ``database`` on this server."""
+        return f"mongodb://{self.host}:{self.port}/{database}?directConnection=true"
+
+    def stop(self) -> None:
+        """Stop the server process."""
+        if self._process is not None:
+            if self._process.stdin is not None:
+                self._process.stdin.close()
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> WireServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+async def _serve(directory: str) -> None:
+    from mongoeco.engines import SQLiteEngine
+    from mongoeco.wire import AsyncMongoEcoProxyServer
+
+    server = AsyncMongoEcoProxyServer(
+        engine=SQLiteEngine(str(Path(directory) / "mongoeco.sqlite")), host="127.0.0.1", port=0
+    )
+    address = await server.start()
+    print(address.port, flush=True)
+    # Stop when the parent goes away (its end of our stdin closes).
+    parent_gone = asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    try:
+        await parent_gone
+    finally:
+        await server.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp()))
