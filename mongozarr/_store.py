@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from zarr.abc.store import ByteRequest, Store
 from zarr.core.buffer import Buffer, default_buffer_prototype
@@ -25,6 +26,7 @@ from mongozarr._documents import (
     path_fields,
     render_metadata,
 )
+from mongozarr.errors import ConflictError
 from mongozarr._keys import guess_node, key_of, metadata_key, prefix_regex, split_key
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ class _Seen:
     node_type: str | None
     metadata: dict[str, Any] | None
     attributes: dict[str, Any] | None
+    version: int | None = None
 
 
 def _now() -> datetime.datetime:
@@ -82,6 +85,10 @@ class MongoStore(Store):
         Whether writes are refused.
     inline_threshold
         Chunks up to this many bytes are stored inline; larger ones in GridFS.
+    compare_and_set
+        If True, a metadata write succeeds only over the node version this
+        store last read or wrote, and raises :class:`~mongozarr.ConflictError`
+        otherwise, instead of merging with what other writers changed.
 
     Warnings
     --------
@@ -107,6 +114,7 @@ class MongoStore(Store):
         prefix: str = "zarr",
         read_only: bool = False,
         inline_threshold: int = DEFAULT_INLINE_THRESHOLD,
+        compare_and_set: bool = False,
     ) -> None:
         super().__init__(read_only=read_only)
         if not prefix or "$" in prefix or "\0" in prefix:
@@ -118,6 +126,7 @@ class MongoStore(Store):
         self._connection = target if isinstance(target, Connection) else Connection(target, database)
         self.prefix = prefix
         self.inline_threshold = inline_threshold
+        self.compare_and_set = compare_and_set
         self._chunks = ChunkCollection(prefix, inline_threshold)
         self._nodes_name = f"{prefix}.nodes"
         self._seen: dict[str, _Seen] = {}
@@ -132,6 +141,7 @@ class MongoStore(Store):
             prefix=self.prefix,
             read_only=read_only,
             inline_threshold=self.inline_threshold,
+            compare_and_set=self.compare_and_set,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -157,6 +167,7 @@ class MongoStore(Store):
             "prefix": self.prefix,
             "read_only": self.read_only,
             "inline_threshold": self.inline_threshold,
+            "compare_and_set": self.compare_and_set,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -165,6 +176,7 @@ class MongoStore(Store):
             prefix=state["prefix"],
             read_only=state["read_only"],
             inline_threshold=state["inline_threshold"],
+            compare_and_set=state["compare_and_set"],
         )
 
     @property
@@ -229,6 +241,7 @@ class MongoStore(Store):
             doc.get("node_type"),
             None if metadata is None else decode_value(metadata),
             None if attributes is None else decode_value(attributes),
+            doc.get("version"),
         )
         if doc.get("node_type") == "array":
             self._arrays.add(doc["_id"])
@@ -337,33 +350,80 @@ class MongoStore(Store):
         full = _full_document(path, fmt, node_type, metadata, attributes)
         check_document(full, f"node {path!r}")
         seen = self._seen.get(path)
-        if seen is not None and (seen.zarr_format != fmt or (node_type and seen.node_type not in (None, node_type))):
+        if seen is not None and (
+            seen.zarr_format != fmt or (node_type and seen.node_type not in (None, node_type))
+        ):
             seen = None
-        for attempt_base in (seen, None):
-            update = _merge_update(path, name, node_type, metadata, attributes, attempt_base)
-            query: dict[str, Any] = {"_id": path, "zarr_format": fmt}
-            if fmt == 3:
-                query["node_type"] = node_type
-            try:
-                result = await db[self._nodes_name].update_one(
-                    query, update, upsert=attempt_base is None
-                )
-            except DuplicateKeyError:
-                # A node of another kind is there: replace it within its format.
-                result = await db[self._nodes_name].replace_one({"_id": path, "zarr_format": fmt}, full)
-                if result.matched_count == 0:
-                    return False
-            if result.matched_count or result.upserted_id is not None:
-                break
-            # The document we had read is gone: write it whole.
-        if name == ".zattrs" and result.upserted_id is None and not update.get("$set"):
-            # An empty .zattrs on an existing document must still exist.
+        if self.compare_and_set:
+            version = await self._write_expecting(db, path, name, full, seen)
+        else:
+            version = await self._write_merging(db, path, name, full, seen)
+            if version is None:
+                return False
+        if name == ".zattrs" and not attributes:
+            # An empty .zattrs must exist even where the document had none.
             await db[self._nodes_name].update_one(
                 {"_id": path, "zarr_format": 2, "attributes": {"$exists": False}},
                 {"$set": {"attributes": {}}},
             )
-        self._note_written(path, fmt, node_type, metadata, attributes, name)
+        self._note_written(path, fmt, node_type, metadata, attributes, name, version)
         return True
+
+    async def _write_merging(
+        self, db: Any, path: str, name: str, full: dict[str, Any], seen: _Seen | None
+    ) -> int | None:
+        """Send only what changed since ``seen``; the new version, None if another format holds the node."""
+        nodes = db[self._nodes_name]
+        fmt = full["zarr_format"]
+        query: dict[str, Any] = {"_id": path, "zarr_format": fmt}
+        if fmt == 3:
+            query["node_type"] = full["node_type"]
+        for base in (seen, None):
+            update = _merge_update(path, name, full, base)
+            try:
+                doc = await nodes.find_one_and_update(
+                    query,
+                    update,
+                    upsert=base is None,
+                    projection={"version": 1},
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:
+                # A node of another kind is there: replace it within its format.
+                result = await nodes.replace_one({"_id": path, "zarr_format": fmt}, full)
+                return 1 if result.matched_count else None
+            if doc is not None:
+                return int(doc["version"])
+            # The document we had read is gone: write it whole.
+        raise AssertionError("unreachable: an upsert always returns a document")
+
+    async def _write_expecting(
+        self, db: Any, path: str, name: str, full: dict[str, Any], seen: _Seen | None
+    ) -> int:
+        """Compare-and-set: write only over the version this store last saw."""
+        nodes = db[self._nodes_name]
+        if seen is None or seen.version is None:
+            try:
+                await nodes.insert_one(full)
+            except DuplicateKeyError:
+                raise ConflictError(
+                    f"node {path!r} already exists and this store has not read it; "
+                    "read it first, or write without compare_and_set"
+                ) from None
+            return 1
+        doc = await nodes.find_one_and_update(
+            {"_id": path, "version": seen.version},
+            _merge_update(path, name, full, seen),
+            projection={"version": 1},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            current = await nodes.find_one({"_id": path}, {"version": 1})
+            now = "deleted" if current is None else f"at version {current['version']}"
+            raise ConflictError(
+                f"node {path!r} changed since this store read version {seen.version} (now {now})"
+            )
+        return int(doc["version"])
 
     async def _insert_metadata(self, db: Any, path: str, name: str, content: dict[str, Any]) -> bool:
         """Create the metadata only if absent (atomic); False if a raw value must hold it."""
@@ -393,6 +453,7 @@ class MongoStore(Store):
         metadata: dict[str, Any] | None,
         attributes: dict[str, Any] | None,
         name: str,
+        version: int | None,
     ) -> None:
         seen = self._seen.get(path)
         if name == ".zattrs":
@@ -402,6 +463,7 @@ class MongoStore(Store):
         else:
             kept = seen.attributes if seen is not None and seen.zarr_format == fmt and fmt == 2 else None
             seen = _Seen(fmt, node_type, metadata, attributes if fmt == 3 else kept)
+        seen.version = version
         self._seen[path] = seen
         if node_type == "array":
             self._arrays.add(path)
@@ -613,24 +675,19 @@ def _full_document(
     return doc
 
 
-def _merge_update(
-    path: str,
-    name: str,
-    node_type: str | None,
-    metadata: dict[str, Any] | None,
-    attributes: dict[str, Any] | None,
-    base: _Seen | None,
-) -> dict[str, Any]:
-    """The update that brings a node document from ``base`` to the new content."""
+def _merge_update(path: str, name: str, full: dict[str, Any], base: _Seen | None) -> dict[str, Any]:
+    """The update that brings a node document from ``base`` to ``full``."""
+    metadata = None if "metadata" not in full else decode_value(full["metadata"])
+    attributes = None if "attributes" not in full else decode_value(full["attributes"])
     sets: dict[str, Any] = {}
     unsets: dict[str, str] = {}
     on_insert: dict[str, Any] = path_fields(path)
     if name == ".zattrs":
         on_insert["node_type"] = None
     else:
-        sets["node_type"] = node_type
+        sets["node_type"] = full["node_type"]
         if base is None or base.metadata is None:
-            sets["metadata"] = encode_value(metadata)
+            sets["metadata"] = full["metadata"]
         else:
             s, u = diff_fields("metadata", base.metadata, metadata or {})
             sets.update(s)
