@@ -1,0 +1,282 @@
+"""Leases: expiring, fenced locks on node paths, kept in ``<prefix>.locks``.
+
+One lock document per lease name (usually a node path)::
+
+    {_id: "raw/img1", owner: "3f2a…" | None, expires_at: ISODate, fence: 7}
+
+A grant is ONE ``find_one_and_update`` with upsert on
+``{_id: name, $or: [{owner: None}, {expires_at <= now}]}``: if the lease is
+free or expired the update takes it and increments ``fence``; if another
+owner holds it the filter misses, the upsert collides with the existing
+``_id`` and MongoDB answers ``DuplicateKeyError``, so exactly one caller wins.
+The document is never deleted (release sets ``owner`` to ``None``), so
+``fence`` grows with every grant, and a holder can pass it to whatever it
+writes so that a storage layer can refuse writes from an older fence.
+
+Clocks: on a MongoDB server, expiry is computed and compared with the
+server's clock (``$$NOW`` in an update pipeline and in ``$expr``), so client
+clock skew does not matter. The in-process mongomock backend has no
+``$$NOW``; there the client's clock is the server's clock anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+from zarr.core.sync import sync
+
+from mongozarr.errors import ConflictError, LockTimeout
+
+if TYPE_CHECKING:
+    from mongozarr._store import MongoStore
+
+__all__ = ["DEFAULT_TTL", "Lease", "LeaseLost", "alease", "lease", "lease_status"]
+
+#: Seconds a lease lasts unless renewed.
+DEFAULT_TTL = 30.0
+# Retry delays while waiting: short first (chunk leases are held for one
+# chunk write), growing to a ceiling, with jitter so waiters do not march in step.
+_FIRST_DELAY = 0.01
+_MAX_DELAY = 0.5
+
+
+class LeaseLost(ConflictError):
+    """The lease expired and was granted to someone else (or was never held)."""
+
+
+@dataclass
+class Lease:
+    """A granted lease; use through :func:`lease` or :func:`alease`.
+
+    Attributes
+    ----------
+    name
+        What is leased (usually a node path).
+    token
+        This holder's owner token, unique per grant.
+    fence
+        The fencing number of this grant: larger than that of every earlier grant of ``name``.
+    expires_at
+        When the lease expires unless renewed (the server's clock, UTC).
+    ttl
+        The lease duration in seconds, used again by :meth:`renew`.
+    """
+
+    store: MongoStore
+    name: str
+    token: str
+    fence: int
+    expires_at: datetime.datetime
+    ttl: float
+
+    async def arenew(self, ttl: float | None = None) -> None:
+        """Extend the lease by ``ttl`` seconds from now (async).
+
+        Raises
+        ------
+        LeaseLost
+            If the lease expired and another holder took it meanwhile.
+        """
+        ttl = self.ttl if ttl is None else ttl
+        doc = await _locks(self.store).find_one_and_update(
+            {"_id": self.name, "owner": self.token},
+            [{"$set": {"expires_at": _expiry(self.store, ttl)}}],
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            raise LeaseLost(f"lease {self.name!r} (fence {self.fence}) is no longer held by this owner")
+        self.expires_at = _utc(doc["expires_at"])
+        self.ttl = ttl
+
+    def renew(self, ttl: float | None = None) -> None:
+        """Extend the lease by ``ttl`` seconds from now (default: the lease's ttl)."""
+        sync(self.arenew(ttl))
+
+    async def arelease(self) -> bool:
+        """Give the lease up (async); False if it had already passed to another owner."""
+        result = await _locks(self.store).update_one(
+            {"_id": self.name, "owner": self.token}, {"$set": {"owner": None}}
+        )
+        return bool(result.matched_count)
+
+    def release(self) -> bool:
+        """Give the lease up; False if it had already passed to another owner."""
+        return sync(self.arelease())
+
+
+def _locks(store: MongoStore) -> Any:
+    return store.database()[f"{store.prefix}.locks"]
+
+
+def _server_clock(store: MongoStore) -> bool:
+    # mongomock evaluates neither $$NOW nor date arithmetic; it runs in this
+    # process, so the client's clock is its clock.
+    return not store.connection.is_mock
+
+
+def _expiry(store: MongoStore, ttl: float) -> Any:
+    """An aggregation expression for "now + ttl" on the right clock."""
+    if _server_clock(store):
+        return {"$add": ["$$NOW", int(ttl * 1000)]}
+    return {"$literal": datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=ttl)}
+
+
+def _expired(store: MongoStore) -> dict[str, Any]:
+    if _server_clock(store):
+        return {"$expr": {"$lte": ["$expires_at", "$$NOW"]}}
+    return {"expires_at": {"$lte": datetime.datetime.now(datetime.UTC)}}
+
+
+def _utc(value: datetime.datetime) -> datetime.datetime:
+    # PyMongo returns naive datetimes in UTC unless tz_aware is set.
+    return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+
+
+def _new_token() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"
+
+
+async def _try_acquire(store: MongoStore, name: str, ttl: float) -> Lease | None:
+    """One attempt: the lease if it was free or expired, else None."""
+    if ttl <= 0:
+        raise ValueError(f"ttl must be positive, got {ttl}")
+    token = _new_token()
+    try:
+        doc = await _locks(store).find_one_and_update(
+            {"_id": name, "$or": [{"owner": None}, _expired(store)]},
+            [
+                {
+                    "$set": {
+                        "owner": token,
+                        "expires_at": _expiry(store, ttl),
+                        "fence": {"$add": [{"$ifNull": ["$fence", 0]}, 1]},
+                    }
+                }
+            ],
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+    except DuplicateKeyError:
+        # Held by someone else: the filter missed and the upsert hit the _id.
+        return None
+    return Lease(store, name, token, int(doc["fence"]), _utc(doc["expires_at"]), ttl)
+
+
+def _delays(wait: float | None) -> Iterator[float]:
+    """Sleep durations between attempts until ``wait`` seconds have passed."""
+    deadline = None if wait is None else time.monotonic() + wait
+    delay = _FIRST_DELAY
+    while True:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return
+        yield delay * random.uniform(0.5, 1.0) if left is None else min(left, delay * random.uniform(0.5, 1.0))
+        delay = min(delay * 2, _MAX_DELAY)
+
+
+def _timeout(name: str, wait: float | None) -> LockTimeout:
+    return LockTimeout(f"lease {name!r} is held by another owner; gave up after {wait} s")
+
+
+async def acquire(store: MongoStore, name: str, *, ttl: float = DEFAULT_TTL, wait: float | None = 0.0) -> Lease:
+    """Take the lease ``name``, waiting up to ``wait`` seconds (None: forever).
+
+    Raises
+    ------
+    LockTimeout
+        If the lease stayed held by another owner for ``wait`` seconds.
+    """
+    held = await _try_acquire(store, name, ttl)
+    if held is not None:
+        return held
+    for delay in _delays(wait):
+        await asyncio.sleep(delay)
+        held = await _try_acquire(store, name, ttl)
+        if held is not None:
+            return held
+    raise _timeout(name, wait)
+
+
+@asynccontextmanager
+async def alease(
+    store: MongoStore, name: str, *, ttl: float = DEFAULT_TTL, wait: float | None = 0.0
+) -> AsyncIterator[Lease]:
+    """Async form of :func:`lease`."""
+    held = await acquire(store, name, ttl=ttl, wait=wait)
+    try:
+        yield held
+    finally:
+        await held.arelease()
+
+
+@contextmanager
+def lease(
+    store: MongoStore, name: str, *, ttl: float = DEFAULT_TTL, wait: float | None = 0.0
+) -> Iterator[Lease]:
+    """Hold an exclusive, expiring lease on ``name`` for the ``with`` block.
+
+    Parameters
+    ----------
+    store
+        The store whose ``<prefix>.locks`` collection keeps the lease.
+    name
+        What to lease, usually a node path (``"raw/img1"``).
+    ttl
+        Seconds until the lease expires unless renewed with
+        :meth:`Lease.renew`; a crashed holder's lease frees itself after this.
+    wait
+        Seconds to keep trying while someone else holds it (0: one try,
+        None: forever).
+
+    Yields
+    ------
+    Lease
+        With ``fence``, the fencing number of this grant.
+
+    Raises
+    ------
+    LockTimeout
+        If the lease could not be taken within ``wait`` seconds.
+
+    Warnings
+    --------
+    A lease is advisory and time-bound: a holder that runs past its expiry
+    without renewing may find the lease granted to another writer (its
+    :meth:`Lease.renew` then raises :class:`LeaseLost`). Use the fence to
+    reject such late writes where it matters.
+    """
+    held = sync(_try_acquire(store, name, ttl))
+    if held is None:
+        # Sleep in this thread, not on zarr's event loop thread.
+        for delay in _delays(wait):
+            time.sleep(delay)
+            held = sync(_try_acquire(store, name, ttl))
+            if held is not None:
+                break
+        else:
+            raise _timeout(name, wait)
+    try:
+        yield held
+    finally:
+        held.release()
+
+
+async def _status(store: MongoStore, name: str) -> dict[str, Any] | None:
+    return await _locks(store).find_one({"_id": name})
+
+
+def lease_status(store: MongoStore, name: str) -> dict[str, Any] | None:
+    """The lock document of ``name`` (owner, expires_at, fence), or None if never leased."""
+    return sync(_status(store, name))
