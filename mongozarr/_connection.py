@@ -74,7 +74,7 @@ class Connection:
             self._mock_client = target
         else:
             # A Motor client wraps a synchronous PyMongo client as ``delegate``.
-            client = getattr(target, "delegate", target)
+            client = target.delegate if type(target).__module__.startswith("motor") else target
             kwargs = getattr(client, "_init_kwargs", None)
             if kwargs is None:
                 raise TypeError(

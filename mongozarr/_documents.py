@@ -45,7 +45,8 @@ MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 MAX_NESTING = 100
 
 #: Metadata key names and the zarr format each belongs to.
-METADATA_NAMES: dict[str, int] = {"zarr.json": 3, ".zarray": 2, ".zgroup": 2, ".zattrs": 2}
+METADATA_NAMES: dict[str, int] = {
+    "zarr.json": 3, ".zarray": 2, ".zgroup": 2, ".zattrs": 2, ".zmetadata": 2}
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _INT_TAG = "%int"
@@ -183,15 +184,19 @@ def parse_metadata(name: str, data: bytes) -> dict[str, Any] | None:
         ok = content.get("zarr_format") == 3 and content.get("node_type") in ("group", "array")
     elif name == ".zattrs":
         ok = True
+    elif name == ".zmetadata":
+        ok = content.get("zarr_consolidated_format") == 1
     else:
         ok = content.get("zarr_format") == 2
     return content if ok else None
 
 
-def render_metadata(document: dict[str, Any], name: str) -> bytes | None:
-    """Synthesize the bytes of metadata key ``name`` from a node document.
+def metadata_content(document: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The JSON object of metadata key ``name`` held by a node document.
 
-    Returns ``None`` when the document does not hold that key.
+    Returns ``None`` when the document does not hold that key. A consolidated
+    group's ``consolidated_metadata`` comes back without its entries: they are
+    filled in live by :func:`consolidated_entries`, never stored.
     """
     fmt = document.get("zarr_format")
     node_type = document.get("node_type")
@@ -200,19 +205,57 @@ def render_metadata(document: dict[str, Any], name: str) -> bytes | None:
     if name == ".zattrs":
         if "attributes" not in document:
             return None
-        content = decode_value(document["attributes"])
-    elif fmt == 3 or (name == ".zarray") == (node_type == "array"):
-        if node_type is None:
-            return None
-        content = {"zarr_format": fmt}
-        if fmt == 3:
-            content["node_type"] = node_type
-        content.update(decode_value(document.get("metadata") or {}))
-        if fmt == 3 and "attributes" in document:
-            content["attributes"] = decode_value(document["attributes"])
-    else:
+        return decode_value(document["attributes"])
+    if name == ".zmetadata":
+        return {"zarr_consolidated_format": 1, "metadata": {}} if document.get("consolidated") else None
+    if node_type is None or (fmt == 2 and (name == ".zarray") != (node_type == "array")):
         return None
-    return json.dumps(content, allow_nan=True).encode()
+    content: dict[str, Any] = {"zarr_format": fmt}
+    if fmt == 3:
+        content["node_type"] = node_type
+    content.update(decode_value(document.get("metadata") or {}))
+    if fmt == 3 and "attributes" in document:
+        content["attributes"] = decode_value(document["attributes"])
+    return content
+
+
+def render_metadata(document: dict[str, Any], name: str) -> bytes | None:
+    """Synthesize the bytes of metadata key ``name`` from a node document."""
+    content = metadata_content(document, name)
+    return None if content is None else json.dumps(content, allow_nan=True).encode()
+
+
+def is_consolidated(document: dict[str, Any]) -> bool:
+    """Whether a group asked for consolidated metadata (served live)."""
+    if document.get("zarr_format") == 2:
+        return bool(document.get("consolidated"))
+    return isinstance((document.get("metadata") or {}).get("consolidated_metadata"), dict)
+
+
+def consolidated_entries(path: str, descendants: list[dict[str, Any]], zarr_format: int) -> dict[str, Any]:
+    """The consolidated metadata of the group at ``path``, built from its descendants' documents.
+
+    Keys are relative to the group, as zarr writes them: node paths for v3,
+    metadata keys for v2.
+    """
+    cut = len(path) + 1 if path else 0
+    entries: dict[str, Any] = {}
+    for doc in sorted(descendants, key=lambda d: d["_id"]):
+        relative = doc["_id"][cut:] if doc["_id"] != path else ""
+        if zarr_format == 3 and not relative:
+            continue
+        if zarr_format == 3:
+            content = metadata_content(doc, "zarr.json")
+            if content is None:
+                continue
+            if content["node_type"] == "group":
+                content["consolidated_metadata"] = {"kind": "inline", "must_understand": False, "metadata": {}}
+            entries[relative] = content
+        else:
+            for name in metadata_names(doc):
+                if name != ".zmetadata":
+                    entries[f"{relative}/{name}" if relative else name] = metadata_content(doc, name)
+    return entries
 
 
 def metadata_names(document: dict[str, Any]) -> list[str]:
@@ -226,6 +269,8 @@ def metadata_names(document: dict[str, Any]) -> list[str]:
         names.append(".zgroup")
     if "attributes" in document:
         names.append(".zattrs")
+    if document.get("consolidated"):
+        names.append(".zmetadata")
     return names
 
 

@@ -21,6 +21,9 @@ from mongozarr._documents import (
     decode_value,
     diff_fields,
     encode_value,
+    consolidated_entries,
+    is_consolidated,
+    metadata_content,
     metadata_names,
     parse_metadata,
     path_fields,
@@ -231,7 +234,22 @@ class MongoStore(Store):
         if doc is None:
             return None
         self._remember(doc)
-        return render_metadata(doc, name)
+        content = metadata_content(doc, name)
+        if content is not None and name in ("zarr.json", ".zmetadata") and is_consolidated(doc):
+            # Consolidated metadata is never stored: it is built from the live
+            # documents of the subtree, so it cannot go stale.
+            entries = consolidated_entries(path, await self._subtree(db, path), doc["zarr_format"])
+            if name == ".zmetadata":
+                own = {n: metadata_content(doc, n) for n in metadata_names(doc) if n != ".zmetadata"}
+                content["metadata"] = {**own, **entries}
+            else:
+                content["consolidated_metadata"] = {**content["consolidated_metadata"], "metadata": entries}
+        return None if content is None else json.dumps(content, allow_nan=True).encode()
+
+    async def _subtree(self, db: Any, path: str) -> list[dict[str, Any]]:
+        """Every node document below ``path``, in one query."""
+        query = {"_id": prefix_regex(path + "/")} if path else {"_id": {"$ne": ""}}
+        return await db[self._nodes_name].find(query).to_list()
 
     def _remember(self, doc: dict[str, Any]) -> None:
         attributes = doc.get("attributes")
@@ -272,7 +290,7 @@ class MongoStore(Store):
         if meta is not None:
             path, name = meta
             doc = await db[self._nodes_name].find_one(
-                {"_id": path}, {"zarr_format": 1, "node_type": 1, "attributes": 1}
+                {"_id": path}, {"zarr_format": 1, "node_type": 1, "attributes": 1, "consolidated": 1}
             )
             if doc is not None and name in metadata_names(doc):
                 return True
@@ -346,6 +364,8 @@ class MongoStore(Store):
 
     async def _write_metadata(self, db: Any, path: str, name: str, content: dict[str, Any]) -> bool:
         """Merge metadata into the node document; False if the node has another format."""
+        if name == ".zmetadata":
+            return await self._mark_consolidated(db, path)
         fmt, node_type, metadata, attributes = _split_content(name, content)
         full = _full_document(path, fmt, node_type, metadata, attributes)
         check_document(full, f"node {path!r}")
@@ -425,8 +445,27 @@ class MongoStore(Store):
             )
         return int(doc["version"])
 
+    async def _mark_consolidated(self, db: Any, path: str) -> bool:
+        """Record that a v2 group is consolidated; its .zmetadata is then served live."""
+        try:
+            await db[self._nodes_name].update_one(
+                {"_id": path, "zarr_format": 2},
+                {
+                    "$set": {"consolidated": True},
+                    "$inc": {"version": 1},
+                    "$currentDate": {"updated_at": True},
+                    "$setOnInsert": {**path_fields(path), "node_type": None},
+                },
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
     async def _insert_metadata(self, db: Any, path: str, name: str, content: dict[str, Any]) -> bool:
         """Create the metadata only if absent (atomic); False if a raw value must hold it."""
+        if name == ".zmetadata":
+            return await self._mark_consolidated(db, path)
         fmt, node_type, metadata, attributes = _split_content(name, content)
         full = _full_document(path, fmt, node_type, metadata, attributes)
         check_document(full, f"node {path!r}")
@@ -481,6 +520,9 @@ class MongoStore(Store):
         if name == ".zattrs":
             query: dict[str, Any] = {"_id": path, "zarr_format": 2, "attributes": {"$exists": True}}
             update: dict[str, Any] = {"$unset": {"attributes": ""}}
+        elif name == ".zmetadata":
+            query = {"_id": path, "zarr_format": 2, "consolidated": {"$exists": True}}
+            update = {"$unset": {"consolidated": ""}}
         else:
             node_type = "array" if name == ".zarray" else "group"
             query = {"_id": path, "zarr_format": 2, "node_type": node_type}
@@ -489,7 +531,13 @@ class MongoStore(Store):
         result = await nodes.update_one(query, update)
         if result.matched_count:
             await nodes.delete_one(
-                {"_id": path, "zarr_format": 2, "node_type": None, "attributes": {"$exists": False}}
+                {
+                    "_id": path,
+                    "zarr_format": 2,
+                    "node_type": None,
+                    "attributes": {"$exists": False},
+                    "consolidated": {"$exists": False},
+                }
             )
 
     async def delete(self, key: str) -> None:
@@ -558,7 +606,7 @@ class MongoStore(Store):
 
     async def _node_keys(self, db: Any, query: dict[str, Any]) -> AsyncIterator[str]:
         nodes = db[self._nodes_name]
-        docs = await nodes.find(query, {"zarr_format": 1, "node_type": 1}).to_list()
+        docs = await nodes.find(query, {"zarr_format": 1, "node_type": 1, "consolidated": 1}).to_list()
         v2_ids = [d["_id"] for d in docs if d["zarr_format"] == 2]
         with_attributes: set[str] = set()
         if v2_ids:
@@ -580,7 +628,9 @@ class MongoStore(Store):
         prefix = prefix.rstrip("/")
         base = f"{prefix}/" if prefix else ""
         seen: set[str] = set()
-        own = await db[self._nodes_name].find_one({"_id": prefix}, {"zarr_format": 1, "node_type": 1})
+        own = await db[self._nodes_name].find_one(
+            {"_id": prefix}, {"zarr_format": 1, "node_type": 1, "consolidated": 1}
+        )
         if own is not None:
             if own["zarr_format"] == 2 and await db[self._nodes_name].find_one(
                 {"_id": prefix, "attributes": {"$exists": True}}, {"_id": 1}
@@ -651,6 +701,10 @@ def _split_content(
     """(format, node_type, metadata, attributes) of one metadata object."""
     if name == "zarr.json":
         metadata = {k: v for k, v in content.items() if k not in ("zarr_format", "node_type", "attributes")}
+        consolidated = metadata.get("consolidated_metadata")
+        if isinstance(consolidated, dict):
+            # Keep only the request to consolidate; the entries are served live.
+            metadata["consolidated_metadata"] = {k: v for k, v in consolidated.items() if k != "metadata"}
         return 3, content["node_type"], metadata, content.get("attributes")
     if name == ".zattrs":
         return 2, None, None, content
