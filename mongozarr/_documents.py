@@ -200,7 +200,7 @@ def metadata_content(document: dict[str, Any], name: str) -> dict[str, Any] | No
     """
     fmt = document.get("zarr_format")
     node_type = document.get("node_type")
-    if METADATA_NAMES.get(name) != fmt:
+    if METADATA_NAMES.get(name) != fmt or raw_metadata(document, name) is not None:
         return None
     if name == ".zattrs":
         if "attributes" not in document:
@@ -219,8 +219,17 @@ def metadata_content(document: dict[str, Any], name: str) -> dict[str, Any] | No
     return content
 
 
+def raw_metadata(document: dict[str, Any], name: str) -> bytes | None:
+    """Bytes stored as they were at metadata key ``name`` (not zarr metadata)."""
+    value = (document.get("raw") or {}).get(escape_key(name))
+    return None if value is None else bytes(value)
+
+
 def render_metadata(document: dict[str, Any], name: str) -> bytes | None:
     """Synthesize the bytes of metadata key ``name`` from a node document."""
+    raw = raw_metadata(document, name)
+    if raw is not None:
+        return raw
     content = metadata_content(document, name)
     return None if content is None else json.dumps(content, allow_nan=True).encode()
 
@@ -260,9 +269,11 @@ def consolidated_entries(path: str, descendants: list[dict[str, Any]], zarr_form
 
 def metadata_names(document: dict[str, Any]) -> list[str]:
     """The metadata key names a node document holds."""
+    names = [unescape_key(name) for name in document.get("raw") or {}]
     if document.get("zarr_format") == 3:
-        return ["zarr.json"] if document.get("node_type") else []
-    names = []
+        return names + ["zarr.json"] if document.get("node_type") else names
+    if document.get("zarr_format") != 2:
+        return names
     if document.get("node_type") == "array":
         names.append(".zarray")
     elif document.get("node_type") == "group":

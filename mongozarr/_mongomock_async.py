@@ -79,6 +79,34 @@ class AsyncMockCollection:
         kwargs.pop("batchSize", None)
         return _Cursor(lambda: self._collection.aggregate(pipeline, **kwargs), self._lock)
 
+    async def bulk_write(self, requests: list[Any], ordered: bool = True) -> None:
+        """Apply PyMongo write models one by one (mongomock's bulk_write breaks on PyMongo 4.20)."""
+        from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
+        from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+        errors = []
+        with self._lock:
+            for index, request in enumerate(requests):
+                try:
+                    if isinstance(request, ReplaceOne):
+                        self._collection.replace_one(request._filter, request._doc, upsert=request._upsert)
+                    elif isinstance(request, UpdateOne):
+                        self._collection.update_one(request._filter, request._doc, upsert=request._upsert)
+                    elif isinstance(request, InsertOne):
+                        self._collection.insert_one(request._doc)
+                    elif isinstance(request, DeleteOne):
+                        self._collection.delete_one(request._filter)
+                    else:
+                        raise TypeError(f"unsupported bulk write request {request!r}")
+                except DuplicateKeyError as error:
+                    errors.append({"index": index, "code": 11000, "errmsg": str(error)})
+                    if ordered:
+                        break
+        if errors:
+            raise BulkWriteError({"writeErrors": errors, "writeConcernErrors": [], "nInserted": 0,
+                                  "nUpserted": 0, "nMatched": 0, "nModified": 0, "nRemoved": 0,
+                                  "upserted": []})
+
     def __getattr__(self, name: str) -> Callable[..., Any]:
         method = getattr(self._collection, name)
 

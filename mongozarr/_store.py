@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
-from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo import ReplaceOne, ReturnDocument
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from zarr.abc.store import ByteRequest, Store
 from zarr.core.buffer import Buffer, default_buffer_prototype
 from zarr.core.sync import sync
 
+from mongozarr._batching import Coalescer
 from mongozarr._chunks import ChunkCollection, byte_slice
 from mongozarr._connection import Connection
 from mongozarr._documents import (
@@ -25,8 +27,10 @@ from mongozarr._documents import (
     is_consolidated,
     metadata_content,
     metadata_names,
+    escape_key,
     parse_metadata,
     path_fields,
+    raw_metadata,
     render_metadata,
 )
 from mongozarr.errors import ConflictError
@@ -44,6 +48,13 @@ DEFAULT_INLINE_THRESHOLD = 4 * 1024 * 1024
 # The largest inline value that still fits a 16 MiB document with its fields.
 _MAX_INLINE_THRESHOLD = 16 * 1024 * 1024 - 16 * 1024
 _SCAN_BATCH = 1000
+# Replies are cut at 16 MiB by MongoDB; size batches to fit one.
+_REPLY_BYTES = 16 * 1024 * 1024
+_MAX_KEYS_PER_QUERY = 1000
+_DUPLICATE_KEY = 11000
+# Enough of a node document to tell which metadata keys it holds (the
+# attributes themselves are fetched separately where needed, see _node_keys).
+_NAMES_PROJECTION = {"zarr_format": 1, "node_type": 1, "consolidated": 1, "raw": 1}
 # Indexes are created once per (process, database, prefix).
 _INDEXED: set[tuple[Any, ...]] = set()
 
@@ -61,6 +72,15 @@ class _Seen:
     metadata: dict[str, Any] | None
     attributes: dict[str, Any] | None
     version: int | None = None
+
+
+@dataclass
+class _Batches:
+    """The request coalescers of one event loop."""
+
+    node_reads: Coalescer[str]
+    chunk_reads: Coalescer[str]
+    chunk_writes: Coalescer[str]
 
 
 def _now() -> datetime.datetime:
@@ -88,6 +108,11 @@ class MongoStore(Store):
         Whether writes are refused.
     inline_threshold
         Chunks up to this many bytes are stored inline; larger ones in GridFS.
+    consolidated
+        If True, every group's metadata is served with consolidated metadata
+        built live from its subtree, so opening and walking any hierarchy
+        takes two queries (groups consolidated with
+        ``zarr.consolidate_metadata`` are served that way regardless).
     compare_and_set
         If True, a metadata write succeeds only over the node version this
         store last read or wrote, and raises :class:`~mongozarr.ConflictError`
@@ -118,6 +143,7 @@ class MongoStore(Store):
         read_only: bool = False,
         inline_threshold: int = DEFAULT_INLINE_THRESHOLD,
         compare_and_set: bool = False,
+        consolidated: bool = False,
     ) -> None:
         super().__init__(read_only=read_only)
         if not prefix or "$" in prefix or "\0" in prefix:
@@ -130,10 +156,15 @@ class MongoStore(Store):
         self.prefix = prefix
         self.inline_threshold = inline_threshold
         self.compare_and_set = compare_and_set
+        self.consolidated = consolidated
         self._chunks = ChunkCollection(prefix, inline_threshold)
         self._nodes_name = f"{prefix}.nodes"
         self._seen: dict[str, _Seen] = {}
         self._arrays: set[str] = set()
+        self._loop_batches: dict[int, tuple[weakref.ref[asyncio.AbstractEventLoop], _Batches]] = {}
+        # The largest inline chunk seen: bounds how many chunks one reply carries.
+        self._size_hint = max(inline_threshold, 1)
+        self._size_hint_known = False
 
     # ---------------------------------------------------------- configuration
 
@@ -145,6 +176,7 @@ class MongoStore(Store):
             read_only=read_only,
             inline_threshold=self.inline_threshold,
             compare_and_set=self.compare_and_set,
+            consolidated=self.consolidated,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -171,6 +203,7 @@ class MongoStore(Store):
             "read_only": self.read_only,
             "inline_threshold": self.inline_threshold,
             "compare_and_set": self.compare_and_set,
+            "consolidated": self.consolidated,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -180,6 +213,7 @@ class MongoStore(Store):
             read_only=state["read_only"],
             inline_threshold=state["inline_threshold"],
             compare_and_set=state["compare_and_set"],
+            consolidated=state["consolidated"],
         )
 
     @property
@@ -195,6 +229,76 @@ class MongoStore(Store):
     def nodes_collection_name(self) -> str:
         """The name of the collection of node documents."""
         return self._nodes_name
+
+    def _batches(self) -> _Batches:
+        """The request coalescers of the running event loop."""
+        loop = asyncio.get_running_loop()
+        entry = self._loop_batches.get(id(loop))
+        if entry is None or entry[0]() is not loop:
+            for key, (ref, _) in list(self._loop_batches.items()):
+                if ref() is None or ref().is_closed():  # type: ignore[union-attr]
+                    del self._loop_batches[key]
+            entry = (weakref.ref(loop), _Batches(
+                node_reads=Coalescer(self._fetch_nodes, lambda: _MAX_KEYS_PER_QUERY),
+                chunk_reads=Coalescer(self._fetch_chunks, self._chunks_per_reply),
+                chunk_writes=Coalescer(self._write_chunks, self._chunks_per_reply),
+            ))
+            self._loop_batches[id(loop)] = entry
+        return entry[1]
+
+    def _chunks_per_reply(self) -> int:
+        return max(1, min(_MAX_KEYS_PER_QUERY, _REPLY_BYTES // self._size_hint))
+
+    async def _fetch_nodes(self, paths: dict[str, None]) -> dict[str, Any]:
+        docs = await self._nodes().find({"_id": {"$in": list(paths)}}).to_list()
+        return {doc["_id"]: doc for doc in docs}
+
+    async def _fetch_chunks(self, keys: dict[str, None]) -> dict[str, Any]:
+        collection = self.database()[self._chunks.name]
+        cursor = collection.find({"_id": {"$in": list(keys)}}, batch_size=self._chunks_per_reply())
+        docs = await cursor.to_list()
+        inline = [doc["size"] for doc in docs if "data" in doc]
+        if inline:
+            self._learn_size(max(inline))
+        return {doc["_id"]: doc for doc in docs}
+
+    def _learn_size(self, size: int) -> None:
+        # Until a real size is seen the hint is the inline threshold (safe);
+        # then it follows the largest chunk seen.
+        if not self._size_hint_known:
+            self._size_hint, self._size_hint_known = max(size, 1), True
+        else:
+            self._size_hint = max(self._size_hint, size)
+
+    async def _write_chunks(self, items: dict[str, tuple[str, bytes]]) -> dict[str, Any]:
+        db = self.database()
+        keys = list(items)
+        # Only documents without a GridFS file are replaced in bulk; one that
+        # has a file fails the filter, hits the duplicate _id, and is written
+        # singly so that its old file is deleted.
+        requests = [
+            ReplaceOne(
+                {"_id": key, "gridfs_id": {"$exists": False}},
+                {"_id": key, "node": node, "size": len(data), "data": data},
+                upsert=True,
+            )
+            for key, (node, data) in items.items()
+        ]
+        results: dict[str, Any] = {}
+        try:
+            await db[self._chunks.name].bulk_write(requests, ordered=False)
+        except BulkWriteError as error:
+            for failure in error.details.get("writeErrors", []):
+                key = keys[failure["index"]]
+                if failure.get("code") != _DUPLICATE_KEY:
+                    results[key] = BulkWriteError({"writeErrors": [failure]})
+                    continue
+                node, data = items[key]
+                try:
+                    await self._chunks.write(db, key, node, data)
+                except PyMongoError as single_error:
+                    results[key] = single_error
+        return results
 
     def _nodes(self) -> Any:
         return self.database()[self._nodes_name]
@@ -219,23 +323,42 @@ class MongoStore(Store):
         prototype = prototype or default_buffer_prototype()
         db = self.database()
         meta = metadata_key(key)
-        data = None
-        if meta is not None:
+        if meta is None:
+            data = await self._read_chunk(db, key, byte_range)
+        else:
             data = await self._read_metadata(db, *meta)
             if data is not None:
                 start, stop = byte_slice(len(data), byte_range)
                 data = data[start:stop]
-        if data is None:
-            data = await self._chunks.read(db, key, byte_range)
         return None if data is None else prototype.buffer.from_bytes(data)
 
+    async def _read_chunk(self, db: Any, key: str, byte_range: ByteRequest | None) -> bytes | None:
+        doc = await self._batches().chunk_reads.submit(key)
+        if doc is None:
+            return None
+        data = await self._chunks.read_document(db, doc, byte_range)
+        if data is None:
+            # Its GridFS file was replaced while we read: follow the new pointer.
+            data = await self._chunks.read(db, key, byte_range)
+        return data
+
     async def _read_metadata(self, db: Any, path: str, name: str) -> bytes | None:
-        doc = await db[self._nodes_name].find_one({"_id": path})
+        doc = await self._batches().node_reads.submit(path)
         if doc is None:
             return None
         self._remember(doc)
+        raw = raw_metadata(doc, name)
+        if raw is not None:
+            return raw
         content = metadata_content(doc, name)
-        if content is not None and name in ("zarr.json", ".zmetadata") and is_consolidated(doc):
+        is_group = doc.get("node_type") == "group"
+        if content is None and name == ".zmetadata" and self.consolidated and is_group and doc["zarr_format"] == 2:
+            content = {"zarr_consolidated_format": 1, "metadata": {}}
+        if content is None:
+            return None
+        if name == ".zmetadata" or (
+            name == "zarr.json" and is_group and (self.consolidated or is_consolidated(doc))
+        ):
             # Consolidated metadata is never stored: it is built from the live
             # documents of the subtree, so it cannot go stale.
             entries = consolidated_entries(path, await self._subtree(db, path), doc["zarr_format"])
@@ -243,8 +366,9 @@ class MongoStore(Store):
                 own = {n: metadata_content(doc, n) for n in metadata_names(doc) if n != ".zmetadata"}
                 content["metadata"] = {**own, **entries}
             else:
-                content["consolidated_metadata"] = {**content["consolidated_metadata"], "metadata": entries}
-        return None if content is None else json.dumps(content, allow_nan=True).encode()
+                marker = content.get("consolidated_metadata") or {"kind": "inline", "must_understand": False}
+                content["consolidated_metadata"] = {**marker, "metadata": entries}
+        return json.dumps(content, allow_nan=True).encode()
 
     async def _subtree(self, db: Any, path: str) -> list[dict[str, Any]]:
         """Every node document below ``path``, in one query."""
@@ -289,11 +413,8 @@ class MongoStore(Store):
         meta = metadata_key(key)
         if meta is not None:
             path, name = meta
-            doc = await db[self._nodes_name].find_one(
-                {"_id": path}, {"zarr_format": 1, "node_type": 1, "attributes": 1, "consolidated": 1}
-            )
-            if doc is not None and name in metadata_names(doc):
-                return True
+            doc = await db[self._nodes_name].find_one({"_id": path}, {**_NAMES_PROJECTION, "attributes": 1})
+            return doc is not None and name in metadata_names(doc)
         return await db[self._chunks.name].find_one({"_id": key}, {"_id": 1}) is not None
 
     async def getsize(self, key: str) -> int:
@@ -302,8 +423,9 @@ class MongoStore(Store):
         meta = metadata_key(key)
         if meta is not None:
             data = await self._read_metadata(db, *meta)
-            if data is not None:
-                return len(data)
+            if data is None:
+                raise FileNotFoundError(key)
+            return len(data)
         size = await self._chunks.size(db, key)
         if size is None:
             raise FileNotFoundError(key)
@@ -335,15 +457,35 @@ class MongoStore(Store):
         await self._ensure_indexes(db)
         meta = metadata_key(key)
         if meta is None:
-            await self._chunks.write(db, key, guess_node(key, self._arrays), data)
+            node = guess_node(key, self._arrays)
+            if len(data) > self.inline_threshold:
+                await self._chunks.write(db, key, node, data)
+            else:
+                self._learn_size(len(data))
+                await self._batches().chunk_writes.submit(key, (node, data))
             return
         path, name = meta
         content = parse_metadata(name, data)
         if content is not None and await self._write_metadata(db, path, name, content):
             return
-        # Not metadata a node document can hold: keep the bytes, faithfully.
+        # Not zarr metadata this node can hold: keep the bytes, faithfully.
         await self._drop_metadata(db, path, name)
-        await self._chunks.write(db, key, path, data)
+        await self._write_raw_metadata(db, path, name, data)
+
+    async def _write_raw_metadata(self, db: Any, path: str, name: str, data: bytes) -> None:
+        """Keep bytes at a metadata key as they are, in the node document."""
+        field = f"raw.{escape_key(name)}"
+        check_document({"_id": path, "raw": {escape_key(name): data}}, f"node {path!r}")
+        await db[self._nodes_name].update_one(
+            {"_id": path},
+            {
+                "$set": {field: data},
+                "$inc": {"version": 1},
+                "$currentDate": {"updated_at": True},
+                "$setOnInsert": {**path_fields(path), "node_type": None, "zarr_format": None},
+            },
+            upsert=True,
+        )
 
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         # docstring inherited
@@ -360,7 +502,7 @@ class MongoStore(Store):
         path, name = meta
         content = parse_metadata(name, data)
         if content is None or not await self._insert_metadata(db, path, name, content):
-            await self._chunks.write_if_absent(db, key, path, data)
+            await self._write_raw_metadata(db, path, name, data)
 
     async def _write_metadata(self, db: Any, path: str, name: str, content: dict[str, Any]) -> bool:
         """Merge metadata into the node document; False if the node has another format."""
@@ -400,22 +542,47 @@ class MongoStore(Store):
             query["node_type"] = full["node_type"]
         for base in (seen, None):
             update = _merge_update(path, name, full, base)
+            # A shape change is compare-and-set against the shape this writer
+            # read: an Array object cached before another writer appended must
+            # not shrink the array back (zarr-python #75, mongozarr.append).
+            shape_read = _shape_read(update, base, full)
+            if base is None and shape_read is not None:
+                await _check_shape(nodes, query, path, shape_read)
+            guard = {} if base is None or shape_read is None else {"metadata.shape": shape_read}
             try:
                 doc = await nodes.find_one_and_update(
-                    query,
+                    {**query, **guard},
                     update,
                     upsert=base is None,
                     projection={"version": 1},
                     return_document=ReturnDocument.AFTER,
                 )
             except DuplicateKeyError:
-                # A node of another kind is there: replace it within its format.
-                result = await nodes.replace_one({"_id": path, "zarr_format": fmt}, full)
-                return 1 if result.matched_count else None
+                return await self._replace_node(nodes, path, name, full)
             if doc is not None:
                 return int(doc["version"])
+            if guard:
+                await _check_shape(nodes, query, path, shape_read)
             # The document we had read is gone: write it whole.
         raise AssertionError("unreachable: an upsert always returns a document")
+
+    async def _replace_node(self, nodes: Any, path: str, name: str, full: dict[str, Any]) -> int | None:
+        """Another kind of node holds ``path``: replace it if it has our format or only raw bytes.
+
+        Returns the new version, or None when a node of the other zarr format
+        is there (the caller then keeps the bytes raw).
+        """
+        existing = await nodes.find_one({"_id": path}, {"zarr_format": 1, "raw": 1})
+        if existing is None:
+            await nodes.insert_one(full)
+            return 1
+        if existing.get("zarr_format") not in (full["zarr_format"], None):
+            return None
+        raw = {k: v for k, v in (existing.get("raw") or {}).items() if k != escape_key(name)}
+        result = await nodes.replace_one(
+            {"_id": path, "zarr_format": existing.get("zarr_format")}, {**full, **({"raw": raw} if raw else {})}
+        )
+        return 1 if result.matched_count else None
 
     async def _write_expecting(
         self, db: Any, path: str, name: str, full: dict[str, Any], seen: _Seen | None
@@ -510,33 +677,43 @@ class MongoStore(Store):
             self._arrays.discard(path)
 
     async def _drop_metadata(self, db: Any, path: str, name: str) -> None:
-        """Remove metadata ``name`` from the node document at ``path``."""
+        """Remove metadata ``name`` (structured or raw) from the node document at ``path``."""
         nodes = db[self._nodes_name]
         self._seen.pop(path, None)
         self._arrays.discard(path)
+        raw_field = f"raw.{escape_key(name)}"
         if name == "zarr.json":
-            await nodes.delete_one({"_id": path, "zarr_format": 3})
-            return
-        if name == ".zattrs":
-            query: dict[str, Any] = {"_id": path, "zarr_format": 2, "attributes": {"$exists": True}}
-            update: dict[str, Any] = {"$unset": {"attributes": ""}}
+            query: dict[str, Any] = {"_id": path, "zarr_format": 3}
+            update: dict[str, Any] = {
+                "$set": {"node_type": None, "zarr_format": None},
+                "$unset": {"metadata": "", "attributes": "", raw_field: ""},
+            }
+        elif name == ".zattrs":
+            query = {"_id": path, "zarr_format": 2}
+            update = {"$unset": {"attributes": "", raw_field: ""}}
         elif name == ".zmetadata":
-            query = {"_id": path, "zarr_format": 2, "consolidated": {"$exists": True}}
-            update = {"$unset": {"consolidated": ""}}
+            query = {"_id": path, "zarr_format": 2}
+            update = {"$unset": {"consolidated": "", raw_field: ""}}
         else:
             node_type = "array" if name == ".zarray" else "group"
             query = {"_id": path, "zarr_format": 2, "node_type": node_type}
-            update = {"$set": {"node_type": None}, "$unset": {"metadata": ""}}
+            update = {"$set": {"node_type": None}, "$unset": {"metadata": "", raw_field: ""}}
         update.update({"$inc": {"version": 1}, "$currentDate": {"updated_at": True}})
-        result = await nodes.update_one(query, update)
-        if result.matched_count:
+        matched = (await nodes.update_one(query, update)).matched_count
+        if not matched:
+            # Only raw bytes, if anything, at this name.
+            matched = (
+                await nodes.update_one({"_id": path, raw_field: {"$exists": True}}, {"$unset": {raw_field: ""}})
+            ).matched_count
+        if matched:
+            # A document left holding no metadata at all is removed.
             await nodes.delete_one(
                 {
                     "_id": path,
-                    "zarr_format": 2,
                     "node_type": None,
                     "attributes": {"$exists": False},
                     "consolidated": {"$exists": False},
+                    "$or": [{"raw": {"$exists": False}}, {"raw": {}}],
                 }
             )
 
@@ -545,9 +722,10 @@ class MongoStore(Store):
         self._check_writable()
         db = self.database()
         meta = metadata_key(key)
-        if meta is not None:
+        if meta is None:
+            await self._chunks.delete(db, key)
+        else:
             await self._drop_metadata(db, *meta)
-        await self._chunks.delete(db, key)
 
     async def delete_dir(self, prefix: str) -> None:
         # docstring inherited
@@ -606,7 +784,7 @@ class MongoStore(Store):
 
     async def _node_keys(self, db: Any, query: dict[str, Any]) -> AsyncIterator[str]:
         nodes = db[self._nodes_name]
-        docs = await nodes.find(query, {"zarr_format": 1, "node_type": 1, "consolidated": 1}).to_list()
+        docs = await nodes.find(query, _NAMES_PROJECTION).to_list()
         v2_ids = [d["_id"] for d in docs if d["zarr_format"] == 2]
         with_attributes: set[str] = set()
         if v2_ids:
@@ -628,9 +806,7 @@ class MongoStore(Store):
         prefix = prefix.rstrip("/")
         base = f"{prefix}/" if prefix else ""
         seen: set[str] = set()
-        own = await db[self._nodes_name].find_one(
-            {"_id": prefix}, {"zarr_format": 1, "node_type": 1, "consolidated": 1}
-        )
+        own = await db[self._nodes_name].find_one({"_id": prefix}, _NAMES_PROJECTION)
         if own is not None:
             if own["zarr_format"] == 2 and await db[self._nodes_name].find_one(
                 {"_id": prefix, "attributes": {"$exists": True}}, {"_id": 1}
@@ -693,6 +869,32 @@ async def _scan_children(collection: Any, base: str) -> AsyncIterator[str]:
         else:
             if len(docs) < _SCAN_BATCH:
                 return
+
+
+def _shape_read(update: dict[str, Any], base: _Seen | None, full: dict[str, Any]) -> list[Any] | None:
+    """The array shape a metadata write assumes is stored, if it sets one.
+
+    With a base, that is the base's shape when the write changes it; a blind
+    write (no base) assumes the shape it writes.
+    """
+    if full.get("node_type") != "array":
+        return None
+    if base is None:
+        return (full.get("metadata") or {}).get("shape")
+    if "metadata.shape" not in update.get("$set", {}) or base.metadata is None:
+        return None
+    return encode_value(base.metadata.get("shape"))
+
+
+async def _check_shape(nodes: Any, query: dict[str, Any], path: str, expected: list[Any]) -> None:
+    """Raise ConflictError if the array at ``path`` is stored with another shape."""
+    doc = await nodes.find_one({**query, "node_type": "array"}, {"metadata.shape": 1})
+    stored = None if doc is None else (doc.get("metadata") or {}).get("shape")
+    if doc is not None and stored != expected:
+        raise ConflictError(
+            f"array {path!r} now has shape {tuple(stored or ())}, not {tuple(expected)} as this "
+            "writer read it (another writer appended or resized it): re-open the array and retry"
+        )
 
 
 def _split_content(

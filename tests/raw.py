@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pymongo
 
 from mongozarr._connection import _mock_server
-from mongozarr._documents import metadata_names, render_metadata
+from mongozarr._documents import METADATA_NAMES, escape_key, metadata_names, path_fields, render_metadata
 
 _CLIENTS: dict[str, pymongo.MongoClient[Any]] = {}
 
@@ -43,9 +43,18 @@ def read_key(db: Any, key: str, prefix: str = "zarr") -> bytes | None:
     return b"".join(bytes(p["data"]) for p in pieces)
 
 
-def write_chunk(db: Any, key: str, data: bytes, prefix: str = "zarr") -> None:
-    """Write an inline chunk document without MongoStore."""
-    node = key.rpartition("/")[0]
+def write_key(db: Any, key: str, data: bytes, prefix: str = "zarr") -> None:
+    """Write bytes at ``key`` without MongoStore: metadata names as raw node bytes, else a chunk."""
+    node, _, name = key.rpartition("/")
+    if name in METADATA_NAMES:
+        fields = path_fields(node)
+        db[f"{prefix}.nodes"].update_one(
+            {"_id": node},
+            {"$set": {f"raw.{escape_key(name)}": data},
+             "$setOnInsert": {**fields, "node_type": None, "zarr_format": None, "version": 1}},
+            upsert=True,
+        )
+        return
     db[f"{prefix}.chunks"].replace_one(
         {"_id": key}, {"_id": key, "node": node, "size": len(data), "data": data}, upsert=True
     )

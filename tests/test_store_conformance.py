@@ -21,7 +21,7 @@ class _MongoStoreTests(StoreTests[MongoStore, cpu.Buffer]):
         return {"target": uri}
 
     async def set(self, store: MongoStore, key: str, value: Buffer) -> None:
-        raw.write_chunk(raw.database(self._uri(store)), key, value.to_bytes())
+        raw.write_key(raw.database(self._uri(store)), key, value.to_bytes())
 
     async def get(self, store: MongoStore, key: str) -> Buffer:
         data = raw.read_key(raw.database(self._uri(store)), key)
