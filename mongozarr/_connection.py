@@ -11,6 +11,8 @@ a spawned process reconnects there.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import concurrent.futures
 import os
 import threading
 import weakref
@@ -27,6 +29,7 @@ _DEFAULT_DATABASE = "zarr"
 # ``mongomock://name`` URI in one process sees the same data.
 _MOCK_SERVERS: dict[str, Any] = {}
 _MOCK_GUARD = threading.Lock()
+_LIVE: weakref.WeakSet[Connection] = weakref.WeakSet()
 
 
 def _mock_server(name: str) -> Any:
@@ -85,6 +88,7 @@ class Connection:
         self._clients: dict[int, tuple[weakref.ref[asyncio.AbstractEventLoop], Any]] = {}
         self._pid = os.getpid()
         self._guard = threading.Lock()
+        _LIVE.add(self)
 
     @property
     def is_mock(self) -> bool:
@@ -155,6 +159,25 @@ class Connection:
         with self._guard:
             self._clients.clear()
 
+    def close_clients(self, timeout: float = 2.0) -> None:
+        """Close the clients whose event loops still run in other threads.
+
+        Clients on loops that are gone cannot be closed and are dropped.
+        """
+        with self._guard:
+            entries, self._clients = list(self._clients.values()), {}
+        if self._pid != os.getpid():
+            return
+        for loop_ref, client in entries:
+            loop = loop_ref()
+            if loop is None or loop.is_closed() or not loop.is_running():
+                continue
+            future = asyncio.run_coroutine_threadsafe(client.close(), loop)
+            try:
+                future.result(timeout)
+            except (concurrent.futures.TimeoutError, RuntimeError):
+                future.cancel()
+
     def __getstate__(self) -> dict[str, Any]:
         if self._mock_client is not None:
             raise TypeError(
@@ -165,6 +188,14 @@ class Connection:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["uri"] or _KwargsTarget(state["client_kwargs"]), state["database"])  # type: ignore[misc]
+
+
+@atexit.register
+def _close_all_clients() -> None:
+    # Registered after zarr's own exit hook, so it runs first, while zarr's
+    # event loop thread can still run the clients' close().
+    for connection in list(_LIVE):
+        connection.close_clients()
 
 
 class _KwargsTarget:
