@@ -21,6 +21,7 @@ sees a short read and retries from the pointer, so it never returns torn bytes.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bson import ObjectId
@@ -36,6 +37,9 @@ __all__ = ["GRIDFS_CHUNK_BYTES", "ChunkCollection", "byte_slice"]
 #: GridFS chunk size (the GridFS default: 255 KiB keeps each under 256 KiB).
 GRIDFS_CHUNK_BYTES = 255 * 1024
 _READ_RETRIES = 8
+# GridFS chunks per reply batch, to stay under MongoDB's 16 MiB reply size.
+_PIECES_PER_REPLY = 60
+PieceFetcher = Callable[[tuple[ObjectId, int, int]], Awaitable[list[bytes] | None]]
 
 
 def byte_slice(size: int, byte_range: ByteRequest | None) -> tuple[int, int]:
@@ -97,28 +101,55 @@ class ChunkCollection:
         raise RuntimeError(f"chunk {key!r} kept changing while being read")
 
     async def read_document(
-        self, db: Any, doc: dict[str, Any], byte_range: ByteRequest | None
+        self,
+        db: Any,
+        doc: dict[str, Any],
+        byte_range: ByteRequest | None,
+        fetch_pieces: PieceFetcher | None = None,
     ) -> bytes | None:
-        """The bytes a chunk document holds; ``None`` if its GridFS file vanished."""
+        """The bytes a chunk document holds; ``None`` if its GridFS file vanished.
+
+        ``fetch_pieces`` serves the GridFS part (default: one query here); the
+        store passes a coalescer so that concurrent reads share one query.
+        """
         start, stop = byte_slice(doc["size"], byte_range)
         if "gridfs_id" not in doc:
             return bytes(doc["data"][start:stop])
         if start == stop:
             return b""
-        first, last = start // GRIDFS_CHUNK_BYTES, (stop - 1) // GRIDFS_CHUNK_BYTES
-        pieces = await (
-            db[self.fs_chunks_name]
-            .find({"files_id": doc["gridfs_id"], "n": {"$gte": first, "$lte": last}}, {"data": 1, "n": 1})
-            .sort("n", 1)
-            .to_list()
-        )
-        if [p["n"] for p in pieces] != list(range(first, last + 1)):
+        span = (doc["gridfs_id"], start // GRIDFS_CHUNK_BYTES, (stop - 1) // GRIDFS_CHUNK_BYTES)
+        if fetch_pieces is None:
+            pieces = (await self.fetch_pieces(db, {span: None}))[span]
+        else:
+            pieces = await fetch_pieces(span)
+        if pieces is None:
             return None
-        blob = b"".join(bytes(p["data"]) for p in pieces)
-        offset = first * GRIDFS_CHUNK_BYTES
+        blob = b"".join(pieces)
+        offset = span[1] * GRIDFS_CHUNK_BYTES
         if len(blob) < stop - offset:
             return None
         return blob[start - offset : stop - offset]
+
+    async def fetch_pieces(
+        self, db: Any, spans: dict[tuple[ObjectId, int, int], Any]
+    ) -> dict[tuple[ObjectId, int, int], list[bytes] | None]:
+        """The GridFS chunks ``first..last`` of each file, all in one query.
+
+        A span whose chunks are not all there (the file was replaced and
+        deleted meanwhile) maps to ``None``.
+        """
+        query = {
+            "$or": [{"files_id": fid, "n": {"$gte": first, "$lte": last}} for fid, first, last in spans]
+        }
+        found: dict[tuple[ObjectId, int], bytes] = {}
+        cursor = db[self.fs_chunks_name].find(query, {"files_id": 1, "n": 1, "data": 1}, batch_size=_PIECES_PER_REPLY)
+        for piece in await cursor.to_list():
+            found[(piece["files_id"], piece["n"])] = bytes(piece["data"])
+        result: dict[tuple[ObjectId, int, int], list[bytes] | None] = {}
+        for fid, first, last in spans:
+            parts = [found.get((fid, n)) for n in range(first, last + 1)]
+            result[(fid, first, last)] = None if any(p is None for p in parts) else parts  # type: ignore[misc]
+        return result
 
     async def size(self, db: Any, key: str) -> int | None:
         """The size of the value at ``key``, without reading it."""

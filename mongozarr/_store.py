@@ -81,6 +81,7 @@ class _Batches:
     node_reads: Coalescer[str]
     chunk_reads: Coalescer[str]
     chunk_writes: Coalescer[str]
+    gridfs_reads: Coalescer[tuple[Any, int, int]]
 
 
 def _now() -> datetime.datetime:
@@ -242,6 +243,9 @@ class MongoStore(Store):
                 node_reads=Coalescer(self._fetch_nodes, lambda: _MAX_KEYS_PER_QUERY),
                 chunk_reads=Coalescer(self._fetch_chunks, self._chunks_per_reply),
                 chunk_writes=Coalescer(self._write_chunks, self._chunks_per_reply),
+                gridfs_reads=Coalescer(
+                    lambda spans: self._chunks.fetch_pieces(self.database(), spans), lambda: _MAX_KEYS_PER_QUERY
+                ),
             ))
             self._loop_batches[id(loop)] = entry
         return entry[1]
@@ -336,7 +340,8 @@ class MongoStore(Store):
         doc = await self._batches().chunk_reads.submit(key)
         if doc is None:
             return None
-        data = await self._chunks.read_document(db, doc, byte_range)
+        batches = self._batches()
+        data = await self._chunks.read_document(db, doc, byte_range, batches.gridfs_reads.submit)
         if data is None:
             # Its GridFS file was replaced while we read: follow the new pointer.
             data = await self._chunks.read(db, key, byte_range)

@@ -96,3 +96,17 @@ def test_readers_never_see_torn_gridfs_overwrites(server_uri: str) -> None:
     assert db["zarr.fs.files"].count_documents({}) == 1
     assert db["zarr.fs.chunks"].count_documents({}) == 4
     assert reads >= 3 and seen
+
+
+def test_concurrent_gridfs_reads_share_one_query(wire_uri: str) -> None:
+    import numpy as np
+    import zarr
+
+    store, counter = monitored_store(wire_uri, inline_threshold=1024)
+    array = zarr.create_array(store, name="big", shape=(8, 512), chunks=(2, 512), dtype="u2", compressors=None)
+    data = np.arange(8 * 512, dtype="u2").reshape(8, 512)
+    array[:] = data  # four 2 KiB chunks, each in GridFS
+    with counter.measure() as trips:
+        np.testing.assert_array_equal(array[:], data)
+    # One query for the four pointers, one for all their GridFS chunks.
+    assert trips.by_command == {"find": 2}
