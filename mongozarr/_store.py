@@ -514,8 +514,7 @@ class MongoStore(Store):
         if name == ".zmetadata":
             return await self._mark_consolidated(db, path)
         fmt, node_type, metadata, attributes = _split_content(name, content)
-        full = _full_document(path, fmt, node_type, metadata, attributes)
-        check_document(full, f"node {path!r}")
+        full = _checked_document(path, fmt, node_type, metadata, attributes)
         seen = self._seen.get(path)
         if seen is not None and (
             seen.zarr_format != fmt or (node_type and seen.node_type not in (None, node_type))
@@ -639,8 +638,7 @@ class MongoStore(Store):
         if name == ".zmetadata":
             return await self._mark_consolidated(db, path)
         fmt, node_type, metadata, attributes = _split_content(name, content)
-        full = _full_document(path, fmt, node_type, metadata, attributes)
-        check_document(full, f"node {path!r}")
+        full = _checked_document(path, fmt, node_type, metadata, attributes)
         try:
             await db[self._nodes_name].insert_one(full)
         except DuplicateKeyError:
@@ -934,6 +932,19 @@ def _full_document(
     doc["version"] = 1
     doc["updated_at"] = _now()
     return doc
+
+
+def _checked_document(
+    path: str,
+    fmt: int,
+    node_type: str | None,
+    metadata: dict[str, Any] | None,
+    attributes: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The whole node document, checked against MongoDB's limits before any write."""
+    full = _full_document(path, fmt, node_type, metadata, attributes)
+    check_document(full, f"node {path!r}")
+    return full
 
 
 def _merge_update(path: str, name: str, full: dict[str, Any], base: _Seen | None) -> dict[str, Any]:
