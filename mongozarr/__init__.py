@@ -6,6 +6,8 @@ in GridFS, or in another zarr store.
 """
 
 from mongozarr._store import DEFAULT_INLINE_THRESHOLD, MongoStore
+from mongozarr._stores import open_store
+from mongozarr._transfer import CopyError, CopyEvent, CopyReport, copy, export, import_
 from mongozarr.errors import (
     ConflictError,
     DocumentTooLargeError,
@@ -17,11 +19,18 @@ from mongozarr.errors import (
 __all__ = [
     "DEFAULT_INLINE_THRESHOLD",
     "ConflictError",
+    "CopyError",
+    "CopyEvent",
+    "CopyReport",
     "DocumentTooLargeError",
     "InvalidMetadataError",
     "LockTimeout",
     "MongoStore",
     "MongoZarrError",
+    "copy",
+    "export",
+    "import_",
+    "open_store",
 ]
 
 __version__ = "0.1.0"

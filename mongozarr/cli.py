@@ -52,6 +52,74 @@ def demo(uri: UriOption = DEFAULT_URI, prefix: PrefixOption = "demo") -> None:
     run_demo(uri, prefix, console)
 
 
+ConcurrencyOption = Annotated[
+    int, typer.Option("--concurrency", "-j", help="Keys in flight at once.")
+]
+ProgressOption = Annotated[
+    bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")
+]
+VerifyOption = Annotated[
+    bool, typer.Option("--verify/--no-verify", help="Check the copy afterwards.")
+]
+StoreArgument = Annotated[
+    str,
+    typer.Argument(help="mongodb://…[#prefix], mongomock://…, s3://…, a .zip file or a directory."),
+]
+
+
+@app.command("copy")
+def copy_command(
+    src: StoreArgument,
+    dst: StoreArgument,
+    concurrency: ConcurrencyOption = 16,
+    progress: ProgressOption = True,
+    verify: VerifyOption = True,
+    resume: Annotated[
+        bool, typer.Option("--resume/--no-resume", help="Skip keys already copied.")
+    ] = True,
+) -> None:
+    """Copy a zarr hierarchy between stores, resuming an interrupted copy."""
+    from mongozarr._transfer import copy, print_report
+
+    report = copy(src, dst, concurrency=concurrency, progress=progress, verify=verify, resume=resume)
+    print_report(console, report)
+
+
+@app.command("export")
+def export_command(
+    src: StoreArgument,
+    archive: Annotated[
+        str, typer.Option("--archive", help="The .zip archive (or directory) to write afresh.")
+    ],
+    concurrency: ConcurrencyOption = 16,
+    progress: ProgressOption = True,
+    verify: VerifyOption = True,
+) -> None:
+    """Write a static archive with consolidated metadata (zarr at rest)."""
+    from mongozarr._transfer import export, print_report
+
+    report = export(src, archive, concurrency=concurrency, progress=progress, verify=verify)
+    print_report(console, report)
+
+
+@app.command("import")
+def import_command(
+    src: StoreArgument,
+    uri: UriOption = DEFAULT_URI,
+    prefix: PrefixOption = "zarr",
+    concurrency: ConcurrencyOption = 16,
+    progress: ProgressOption = True,
+    verify: VerifyOption = True,
+) -> None:
+    """Bring a hierarchy into MongoDB, where its metadata becomes queryable."""
+    from mongozarr._store import MongoStore
+    from mongozarr._transfer import import_, print_report
+
+    store = MongoStore(uri, prefix=prefix)
+    report = import_(src, store, concurrency=concurrency, progress=progress, verify=verify)
+    print_report(console, report)
+
+
 def main() -> None:
     """Entry point of the ``mongozarr`` script."""
     app()

@@ -64,3 +64,61 @@ def store_uri(request: pytest.FixtureRequest) -> str:
 def server_uri(request: pytest.FixtureRequest) -> str:
     """A fresh database on a server reached over TCP (for multi-process tests)."""
     return request.getfixturevalue(f"{request.param}_uri")
+
+
+# ---------------------------------------------------------------- S3 tier
+
+S3_ENDPOINT_VARIABLE = "MONGOZARR_TEST_S3_ENDPOINT"
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """An S3 endpoint: MONGOZARR_TEST_S3_ENDPOINT (e.g. MinIO), else moto on 127.0.0.1.
+
+    Sets the AWS_* variables obstore and boto3 read for the session (moto
+    accepts any credentials; a real server's come from the environment).
+    """
+    external = os.environ.get(S3_ENDPOINT_VARIABLE)
+    server = None
+    if external:
+        endpoint = external
+    else:
+        from moto.server import ThreadedMotoServer
+
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+    names = (
+        "AWS_ENDPOINT_URL",
+        "AWS_ALLOW_HTTP",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+    )
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ["AWS_ALLOW_HTTP"] = "true"
+    os.environ.setdefault("AWS_REGION", "us-east-1")
+    if server is not None:
+        os.environ["AWS_ACCESS_KEY_ID"] = os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+    try:
+        yield endpoint
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if server is not None:
+            server.stop()
+
+
+@pytest.fixture
+def s3_url(s3_endpoint: str) -> str:
+    """``s3://BUCKET/PATH`` in a fresh bucket on the S3 endpoint."""
+    import boto3
+
+    bucket = "mongozarr-" + _fresh_name()
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/data"

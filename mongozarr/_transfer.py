@@ -1,0 +1,652 @@
+"""Copy a zarr hierarchy from any store to any other, key by key.
+
+``copy`` goes through the public zarr Store API only (``list``, ``get``,
+``set``, ``getsize``), so it moves v2 and v3 hierarchies alike between
+MongoDB, directories, zip archives and S3, and between two MongoDB servers.
+
+Order matters for what a reader sees while a copy runs or after it stops
+half way: chunks go first, then metadata from the deepest node up to the
+root. Until an array's metadata lands, zarr does not see the array at all,
+instead of seeing an array whose missing chunks read silently as its fill
+value; and a hierarchy whose root metadata exists is complete below it.
+
+A copy resumes: a chunk already at the destination with the size it has at
+the source is not copied again, and metadata already equal (as JSON) is not
+rewritten. Size is the test because every store answers it cheaply (one
+MongoDB query for all chunks, an S3 listing, a ``stat``) and the stores
+write each value atomically (LocalStore renames a temporary file, S3 puts
+whole objects, MongoDB replaces whole documents), so a value is either
+absent, old, or complete; an interrupted copy that was stopped by an
+exception still finishes the values in flight and closes the stores it
+opened (a zip archive gets its central directory), so it stays resumable.
+It cannot detect a destination value of the same size with other bytes:
+pass ``resume=False`` to rewrite everything.
+
+Consolidated metadata (the v3 ``consolidated_metadata`` field of a group's
+``zarr.json``, the v2 ``.zmetadata`` key) is a snapshot of the hierarchy's
+metadata. In MongoDB ("zarr in use") it would go stale at the first write,
+and zarr would then prefer the stale copy, so it is stripped on the way
+into a :class:`~mongozarr.MongoStore`; :func:`export` recomputes it for an
+archive ("zarr at rest").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from zarr.abc.store import Store
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
+from zarr.storage import MemoryStore, WrapperStore
+
+from mongozarr._documents import METADATA_NAMES
+from mongozarr._store import MongoStore
+from mongozarr._stores import OpenMode, open_store
+from mongozarr.errors import MongoZarrError
+
+__all__ = [
+    "CopyError",
+    "CopyEvent",
+    "CopyReport",
+    "copy",
+    "copy_async",
+    "export",
+    "import_",
+    "print_report",
+]
+
+#: Keys written to MongoDB (or got sizes of) per query.
+_BATCH = 1000
+_CONSOLIDATED_V2 = ".zmetadata"
+DEFAULT_CONCURRENCY = 16
+
+Progress = bool | Callable[["CopyEvent"], None]
+StoreLike = Store | str | Path
+
+
+class CopyError(MongoZarrError):
+    """A copy found the destination different from the source after copying."""
+
+
+@dataclass(frozen=True)
+class CopyEvent:
+    """One step of a copy, as passed to a ``progress`` callback.
+
+    Attributes
+    ----------
+    kind
+        ``"plan"`` (``total`` is known), ``"copied"`` or ``"skipped"`` (one
+        key, already at the destination), ``"verified"`` (the end).
+    key
+        The key copied or skipped; ``None`` for ``plan`` and ``verified``.
+    nbytes
+        Bytes of that key (copied or found in place).
+    done
+        Keys handled so far, copied or skipped.
+    total
+        Keys the copy handles in all.
+    """
+
+    kind: Literal["plan", "copied", "skipped", "verified"]
+    key: str | None
+    nbytes: int
+    done: int
+    total: int
+
+
+@dataclass
+class CopyReport:
+    """What a copy did.
+
+    Attributes
+    ----------
+    source, destination
+        The two stores, as text.
+    keys
+        Keys the copy handled (the source's keys less those ``dropped``).
+    copied, skipped
+        Keys written, and keys found already in place (resume).
+    bytes_copied, bytes_total
+        Bytes written, and bytes of every key handled.
+    dropped
+        Source keys not copied (v2 consolidated metadata into MongoDB).
+    stripped
+        Metadata keys whose ``consolidated_metadata`` field was removed.
+    verified
+        Whether the destination was checked against the source (key set,
+        chunk sizes, metadata as JSON) after the copy.
+    seconds
+        Wall time.
+    """
+
+    source: str
+    destination: str
+    keys: int = 0
+    copied: int = 0
+    skipped: int = 0
+    bytes_copied: int = 0
+    bytes_total: int = 0
+    dropped: list[str] = field(default_factory=list)
+    stripped: list[str] = field(default_factory=list)
+    verified: bool = False
+    seconds: float = 0.0
+
+
+# ------------------------------------------------------------------ public API
+
+
+def copy(
+    src: StoreLike,
+    dst: StoreLike,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: Progress = True,
+    verify: bool = True,
+    resume: bool = True,
+    consolidated: Literal["keep", "strip"] | None = None,
+) -> CopyReport:
+    """Copy every key of one zarr store into another.
+
+    Parameters
+    ----------
+    src, dst
+        Stores, or URLs for :func:`mongozarr.open_store` (``mongodb://``,
+        ``mongomock://``, ``s3://``, ``*.zip``, a directory). ``dst`` is
+        opened with mode ``"a"``: what is there stays, keys are overwritten.
+    concurrency
+        Keys in flight at once.
+    progress
+        True shows a progress bar on stderr; a callable receives a
+        :class:`CopyEvent` per step instead; False is silent.
+    verify
+        Check the destination against the source afterwards and raise
+        :class:`CopyError` on any difference.
+    resume
+        Skip keys already at the destination with the same size (chunks) or
+        the same JSON (metadata).
+    consolidated
+        ``"strip"`` drops consolidated metadata, ``"keep"`` copies it as is;
+        by default it is stripped into a :class:`~mongozarr.MongoStore` only.
+
+    Returns
+    -------
+    CopyReport
+    """
+    return sync(
+        copy_async(
+            src,
+            dst,
+            concurrency=concurrency,
+            progress=progress,
+            verify=verify,
+            resume=resume,
+            consolidated=consolidated,
+        )
+    )
+
+
+async def copy_async(
+    src: StoreLike,
+    dst: StoreLike,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: Progress = True,
+    verify: bool = True,
+    resume: bool = True,
+    consolidated: Literal["keep", "strip"] | None = None,
+    dst_mode: OpenMode = "a",
+    metadata: dict[str, bytes] | None = None,
+) -> CopyReport:
+    """:func:`copy` for a running event loop.
+
+    ``dst_mode`` is the mode a destination URL is opened with; ``metadata``
+    replaces the source's value of those metadata keys (used by :func:`export`).
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    with contextlib.ExitStack() as owned:
+        source = _own(owned, src, "r")
+        destination = _own(owned, dst, dst_mode)
+        if consolidated is None:
+            consolidated = "strip" if isinstance(_unwrap(destination), MongoStore) else "keep"
+        with _progress_sink(progress) as emit:
+            strip = consolidated == "strip"
+            copier = _Copier(source, destination, concurrency, emit, strip, metadata)
+            return await copier.run(resume=resume, verify=verify)
+    raise AssertionError("unreachable")  # ExitStack does not swallow exceptions
+
+
+def export(
+    src: StoreLike,
+    archive: str | Path,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: Progress = True,
+    verify: bool = True,
+) -> CopyReport:
+    """Write a hierarchy as a static archive with consolidated metadata ("zarr at rest").
+
+    Parameters
+    ----------
+    src
+        The hierarchy, a store or URL.
+    archive
+        A ``.zip`` path (or a directory, or any URL :func:`open_store` takes),
+        written afresh.
+    concurrency, progress, verify
+        As for :func:`copy`.
+
+    Returns
+    -------
+    CopyReport
+    """
+
+    async def run() -> CopyReport:
+        with contextlib.ExitStack() as owned:
+            source = _own(owned, src, "r")
+            consolidated_metadata = await _consolidated(source)
+            return await copy_async(
+                source,
+                archive,
+                concurrency=concurrency,
+                progress=progress,
+                verify=verify,
+                resume=False,
+                consolidated="keep",
+                dst_mode="w",
+                metadata=consolidated_metadata,
+            )
+        raise AssertionError("unreachable")
+
+    return sync(run())
+
+
+def import_(
+    src: StoreLike,
+    dst: MongoStore | str,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: Progress = True,
+    verify: bool = True,
+    resume: bool = True,
+) -> CopyReport:
+    """Bring a hierarchy into MongoDB, where its metadata becomes queryable.
+
+    Consolidated metadata is stripped (it would go stale in a store that is
+    written to). The name has a trailing underscore because ``import`` is a
+    Python keyword.
+
+    Parameters
+    ----------
+    src
+        The hierarchy, a store or URL (a ``.zip`` archive, a directory, S3...).
+    dst
+        A :class:`~mongozarr.MongoStore` or a ``mongodb://``/``mongomock://`` URL.
+    concurrency, progress, verify, resume
+        As for :func:`copy`.
+
+    Returns
+    -------
+    CopyReport
+    """
+    if isinstance(dst, str):
+        if not dst.startswith(("mongodb://", "mongodb+srv://", "mongomock://")):
+            raise ValueError(f"import needs a MongoDB destination, got {dst!r}")
+    elif not isinstance(dst, MongoStore):
+        raise TypeError(f"import needs a MongoStore destination, got {type(dst).__name__}")
+    return copy(
+        src,
+        dst,
+        concurrency=concurrency,
+        progress=progress,
+        verify=verify,
+        resume=resume,
+        consolidated="strip",
+    )
+
+
+# ------------------------------------------------------------------ the copier
+
+
+def _is_metadata(key: str) -> bool:
+    name = key.rpartition("/")[2]
+    return name in METADATA_NAMES or name == _CONSOLIDATED_V2
+
+
+def _metadata_order(key: str) -> tuple[int, bool, str]:
+    """Deepest nodes first, the root last; v2 ``.zmetadata`` after its group."""
+    return (-key.count("/"), key.endswith(_CONSOLIDATED_V2), key)
+
+
+def _json(data: bytes) -> Any:
+    """Parsed JSON for comparison: NaN/Infinity tokens become comparable markers."""
+    # float("nan") != float("nan"), and the string "NaN" is another value.
+    return json.loads(data, parse_constant=lambda token: ("%constant", token))
+
+
+class _Copier:
+    """One copy run: plan, copy chunks, copy metadata, verify."""
+
+    def __init__(
+        self,
+        src: Store,
+        dst: Store,
+        concurrency: int,
+        emit: Callable[[CopyEvent], None],
+        strip: bool,
+        metadata: dict[str, bytes] | None,
+    ) -> None:
+        self.src = src
+        self.dst = dst
+        self.concurrency = concurrency
+        self.emit = emit
+        self.strip = strip
+        self.overrides = metadata or {}
+        self.report = CopyReport(source=str(src), destination=str(dst))
+        self.sizes: dict[str, int] = {}  # chunk key -> size at the source
+        self.metadata: dict[str, bytes] = {}  # metadata key -> bytes written
+        self.done = 0
+
+    async def run(self, *, resume: bool, verify: bool) -> CopyReport:
+        started = time.perf_counter()
+        keys = sorted({key async for key in self.src.list()} | set(self.overrides))
+        chunks = [key for key in keys if not _is_metadata(key)]
+        metadata = sorted((key for key in keys if _is_metadata(key)), key=_metadata_order)
+        if self.strip:
+            self.report.dropped = [key for key in metadata if key.endswith(_CONSOLIDATED_V2)]
+            metadata = [key for key in metadata if not key.endswith(_CONSOLIDATED_V2)]
+        self.report.keys = len(chunks) + len(metadata)
+        self._emit("plan", None, 0)
+        present = {key async for key in self.dst.list()} if resume else set()
+        todo = await self._chunks_to_copy(chunks, present)
+        await self._run_all(todo, self._copy_chunk)
+        # Metadata one depth at a time, so no node appears before its children are complete.
+        for group in _phases(metadata):
+            await self._run_all(group, lambda key: self._copy_metadata(key, present))
+        if verify:
+            await self._verify(chunks, metadata)
+            self.report.verified = True
+        self.report.seconds = time.perf_counter() - started
+        if verify:
+            self._emit("verified", None, 0)
+        return self.report
+
+    def _emit(self, kind: Any, key: str | None, nbytes: int) -> None:
+        if kind in ("copied", "skipped"):
+            self.done += 1
+        self.emit(CopyEvent(kind, key, nbytes, self.done, self.report.keys))
+
+    async def _chunks_to_copy(self, chunks: list[str], present: set[str]) -> list[str]:
+        """The chunks not yet at the destination with their source size."""
+        candidates = [key for key in chunks if key in present]
+        if not candidates:
+            return chunks
+        at_dst = await _sizes(self.dst, candidates, self.concurrency)
+        at_src = await _sizes(self.src, candidates, self.concurrency)
+        todo = []
+        for key in chunks:
+            size = at_src.get(key)
+            if size is not None and at_dst.get(key) == size:
+                self.sizes[key] = size
+                self.report.skipped += 1
+                self.report.bytes_total += size
+                self._emit("skipped", key, size)
+            else:
+                todo.append(key)
+        return todo
+
+    async def _run_all(self, keys: list[str], job: Callable[[str], Awaitable[None]]) -> None:
+        """Run ``job`` over ``keys``, ``concurrency`` at a time.
+
+        On a failure no new key starts but those in flight finish, so what
+        was done is done and a resumed copy does not redo it.
+        """
+        pending: Iterator[str] = iter(keys)
+        failed = asyncio.Event()
+
+        async def worker() -> None:
+            for key in pending:  # one iterator shared by all workers
+                if failed.is_set():
+                    return
+                try:
+                    await job(key)
+                except BaseException:
+                    failed.set()
+                    raise
+
+        results = await asyncio.gather(
+            *(worker() for _ in range(min(self.concurrency, len(keys)))), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _copy_chunk(self, key: str) -> None:
+        value = await self.src.get(key, prototype=default_buffer_prototype())
+        if value is None:
+            raise CopyError(f"{key!r} vanished from {self.src} during the copy")
+        await self.dst.set(key, value)
+        size = len(value)
+        self.sizes[key] = size
+        self.report.copied += 1
+        self.report.bytes_copied += size
+        self.report.bytes_total += size
+        self._emit("copied", key, size)
+
+    async def _copy_metadata(self, key: str, present: set[str]) -> None:
+        data = self.overrides.get(key)
+        if data is None:
+            value = await self.src.get(key, prototype=default_buffer_prototype())
+            if value is None:
+                raise CopyError(f"{key!r} vanished from {self.src} during the copy")
+            data = value.to_bytes()
+        if self.strip:
+            data = self._stripped(key, data)
+        self.metadata[key] = data
+        self.report.bytes_total += len(data)
+        if key in present:
+            existing = await self.dst.get(key, prototype=default_buffer_prototype())
+            if existing is not None and _same_json(existing.to_bytes(), data):
+                self.report.skipped += 1
+                self._emit("skipped", key, len(data))
+                return
+        await self.dst.set(key, default_buffer_prototype().buffer.from_bytes(data))
+        self.report.copied += 1
+        self.report.bytes_copied += len(data)
+        self._emit("copied", key, len(data))
+
+    def _stripped(self, key: str, data: bytes) -> bytes:
+        """``data`` without a v3 ``consolidated_metadata`` field."""
+        if not key.endswith("zarr.json"):
+            return data
+        try:
+            document = json.loads(data)
+        except ValueError:
+            return data  # not JSON: the destination keeps it as raw bytes
+        if not isinstance(document, dict) or document.get("consolidated_metadata") is None:
+            return data
+        del document["consolidated_metadata"]
+        self.report.stripped.append(key)
+        return json.dumps(document, indent=2).encode()
+
+    async def _verify(self, chunks: list[str], metadata: list[str]) -> None:
+        """Raise :class:`CopyError` unless the destination holds what was copied."""
+        present = {key async for key in self.dst.list()}
+        problems = [f"missing {key!r}" for key in [*chunks, *metadata] if key not in present]
+        sizes = await _sizes(self.dst, [key for key in chunks if key in present], self.concurrency)
+        problems += [
+            f"{key!r} has {sizes.get(key)} bytes, expected {self.sizes[key]}"
+            for key in chunks
+            if key in present and sizes.get(key) != self.sizes[key]
+        ]
+        for key in metadata:
+            if key not in present:
+                continue
+            value = await self.dst.get(key, prototype=default_buffer_prototype())
+            if value is None or not _same_json(value.to_bytes(), self.metadata[key]):
+                problems.append(f"metadata {key!r} differs")
+        if problems:
+            shown = "; ".join(problems[:10])
+            raise CopyError(f"{len(problems)} problems copying {self.src} to {self.dst}: {shown}")
+
+
+def _phases(keys: list[str]) -> list[list[str]]:
+    """Metadata keys in write phases: one per depth, deepest first, v2 ``.zmetadata`` apart."""
+    phases: dict[tuple[int, bool], list[str]] = {}
+    for key in keys:  # already in _metadata_order
+        phases.setdefault(_metadata_order(key)[:2], []).append(key)
+    return list(phases.values())
+
+
+def _same_json(left: bytes, right: bytes) -> bool:
+    if left == right:
+        return True
+    try:
+        return bool(_json(left) == _json(right))
+    except ValueError:
+        return False
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _own(owned: contextlib.ExitStack, store: StoreLike, mode: OpenMode) -> Store:
+    """A store for ``store``; one opened here from a URL is closed on exit."""
+    if isinstance(store, Store):
+        return store
+    opened = open_store(store, mode)
+    owned.callback(opened.close)
+    return opened
+
+
+def _unwrap(store: Store) -> Store:
+    while isinstance(store, WrapperStore):
+        store = store._store
+    return store
+
+
+async def _sizes(store: Store, keys: list[str], concurrency: int) -> dict[str, int]:
+    """The sizes of those ``keys`` (chunks) that exist in ``store``."""
+    inner = _unwrap(store)
+    if isinstance(inner, MongoStore):
+        # The chunk collection and its `size` field are the documented schema:
+        # one query per batch instead of one per key.
+        collection = inner.database()[f"{inner.prefix}.chunks"]
+        found: dict[str, int] = {}
+        for start in range(0, len(keys), _BATCH):
+            batch = keys[start : start + _BATCH]
+            docs = await collection.find({"_id": {"$in": batch}}, {"size": 1}).to_list()
+            found.update((doc["_id"], int(doc["size"])) for doc in docs)
+        return found
+    return await _sizes_one_by_one(store, keys, concurrency)
+
+
+async def _sizes_one_by_one(store: Store, keys: list[str], concurrency: int) -> dict[str, int]:
+    limit = asyncio.Semaphore(concurrency)
+
+    async def size(key: str) -> int | None:
+        async with limit:
+            try:
+                return await store.getsize(key)
+            except FileNotFoundError:
+                return None
+
+    sizes = await asyncio.gather(*(size(key) for key in keys))
+    return {key: s for key, s in zip(keys, sizes, strict=True) if s is not None}
+
+
+async def _consolidated(src: Store) -> dict[str, bytes]:
+    """The root metadata of ``src`` with freshly consolidated metadata.
+
+    The metadata keys are copied into memory and consolidated there, so the
+    archive receives each key once (a zip archive cannot overwrite).
+    Empty if the root is not a group.
+    """
+    import zarr.api.asynchronous as zarr_async
+
+    memory = MemoryStore()
+    keys = [key async for key in src.list() if _is_metadata(key)]
+    for key in keys:
+        value = await src.get(key, prototype=default_buffer_prototype())
+        if value is not None and not key.endswith(_CONSOLIDATED_V2):
+            await memory.set(key, value)
+    if not await _root_is_group(memory):
+        return {}
+    await zarr_async.consolidate_metadata(memory)
+    out: dict[str, bytes] = {}
+    for key in ("zarr.json", _CONSOLIDATED_V2):
+        value = await memory.get(key, prototype=default_buffer_prototype())
+        if value is not None:
+            out[key] = value.to_bytes()
+    return out
+
+
+async def _root_is_group(store: Store) -> bool:
+    if await store.exists(".zgroup"):
+        return True
+    value = await store.get("zarr.json", prototype=default_buffer_prototype())
+    return value is not None and _json(value.to_bytes()).get("node_type") == "group"
+
+
+@contextlib.contextmanager
+def _progress_sink(progress: Progress) -> Iterator[Callable[[CopyEvent], None]]:
+    """A callback for copy events: the caller's, a rich progress bar, or nothing."""
+    if callable(progress):
+        yield progress
+        return
+    if not progress:
+        yield lambda event: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("[bold]copy[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("keys"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    ) as bar:
+        task = bar.add_task("", total=None)
+        copied = 0
+
+        def show(event: CopyEvent) -> None:
+            nonlocal copied
+            copied += event.nbytes if event.kind == "copied" else 0
+            description = _megabytes(copied)
+            bar.update(task, completed=event.done, total=event.total, description=description)
+
+        yield show
+
+
+def _megabytes(nbytes: int) -> str:
+    return f"{nbytes / 1e6:.1f} MB"
+
+
+def print_report(console: Any, report: CopyReport) -> None:
+    """Print a :class:`CopyReport` on a rich console (the CLI's summary)."""
+    check = "verified" if report.verified else "not verified"
+    console.print(
+        f"{report.source} → {report.destination}: {report.keys} keys, "
+        f"{report.copied} copied ({_megabytes(report.bytes_copied)}), "
+        f"{report.skipped} already there, {check}, {report.seconds:.1f} s"
+    )
+    if report.stripped or report.dropped:
+        console.print(
+            f"consolidated metadata left out (it would go stale in MongoDB): "
+            f"{', '.join(report.stripped + report.dropped)}"
+        )
