@@ -5,8 +5,10 @@ This module is pure (no I/O). It fixes the document schema of DESIGN.md:
 * attribute and metadata keys are escaped reversibly so that every JSON key
   can be addressed by a MongoDB update path (``%``, ``.``, ``$``, NUL, and the
   empty key);
+* keys and strings holding lone surrogates (valid JSON escapes, invalid
+  UTF-8) escape them as ``%uXXXX``;
 * values MongoDB cannot hold as JSON gives them (integers beyond int64, NaN and
-  the infinities) are stored as one-key tagged documents whose tag cannot be
+  the infinities, strings with lone surrogates) are stored as one-key tagged documents whose tag cannot be
   produced by escaping (a stored key starting with ``%`` is always followed by
   a two-digit code);
 * MongoDB's document size and nesting limits are checked here, before any
@@ -52,9 +54,23 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _INT_TAG = "%int"
 _FLOAT_TAG = "%float"
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_STR_TAG = "%str"
 _ESCAPES = {"%": "%25", ".": "%2E", "$": "%24", "\0": "%00"}
-_NEEDS_ESCAPE = re.compile(r"[%.$\x00]")
-_ESCAPED = re.compile(r"%(25|2E|24|00)")
+_NEEDS_ESCAPE = re.compile(r"[%.$\x00\ud800-\udfff]")
+_ESCAPED = re.compile(r"%(25|2E|24|00|u[0-9A-F]{4})")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _escape_char(char: str) -> str:
+    # Lone surrogates (legal in JSON text, not in UTF-8 or BSON) become %uXXXX.
+    if "\ud800" <= char <= "\udfff":
+        return f"%u{ord(char):04X}"
+    return _ESCAPES.get(char, char)
+
+
+def _unescape_match(match: re.Match[str]) -> str:
+    code = match.group(1)
+    return chr(int(code[1:], 16)) if code.startswith("u") else chr(int(code, 16))
 
 
 def escape_key(key: str) -> str:
@@ -63,7 +79,7 @@ def escape_key(key: str) -> str:
         return "%"
     if _NEEDS_ESCAPE.search(key) is None:
         return key
-    return "".join(_ESCAPES.get(char, char) for char in key)
+    return "".join(_escape_char(char) for char in key)
 
 
 def unescape_key(key: str) -> str:
@@ -72,7 +88,7 @@ def unescape_key(key: str) -> str:
         return ""
     if "%" not in key:
         return key
-    return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), key)
+    return _ESCAPED.sub(_unescape_match, key)
 
 
 def escape_path(keys: list[str]) -> str:
@@ -85,7 +101,11 @@ def encode_value(value: Any, where: str = "") -> Any:
 
     ``where`` names the value's position for error messages.
     """
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    if isinstance(value, str):
+        if _SURROGATE.search(value) is None:
+            return value
+        return {_STR_TAG: "".join(_escape_char(c) if c == "%" or "\ud800" <= c <= "\udfff" else c for c in value)}
+    if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
         if _INT64_MIN <= value <= _INT64_MAX:
@@ -115,6 +135,8 @@ def decode_value(value: Any) -> Any:
                 return int(value[_INT_TAG])
             if _FLOAT_TAG in value:
                 return _SPECIAL_FLOATS[value[_FLOAT_TAG]]
+            if _STR_TAG in value:
+                return unescape_key(value[_STR_TAG])
         return {unescape_key(k): decode_value(v) for k, v in value.items()}
     if isinstance(value, list):
         return [decode_value(item) for item in value]
