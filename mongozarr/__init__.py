@@ -14,7 +14,11 @@ from mongozarr.errors import (
     InvalidMetadataError,
     LockTimeout,
     MongoZarrError,
+    NodeNotFoundError,
+    QueryError,
+    ZPathError,
 )
+from mongozarr.tree import Tree, open_tree
 
 __all__ = [
     "DEFAULT_INLINE_THRESHOLD",
@@ -27,10 +31,15 @@ __all__ = [
     "LockTimeout",
     "MongoStore",
     "MongoZarrError",
+    "NodeNotFoundError",
+    "QueryError",
+    "Tree",
+    "ZPathError",
     "copy",
     "export",
     "import_",
     "open_store",
+    "open_tree",
 ]
 
 __version__ = "0.1.0"

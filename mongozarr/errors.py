@@ -8,6 +8,9 @@ __all__ = [
     "InvalidMetadataError",
     "LockTimeout",
     "MongoZarrError",
+    "NodeNotFoundError",
+    "QueryError",
+    "ZPathError",
 ]
 
 
@@ -29,3 +32,19 @@ class ConflictError(MongoZarrError):
 
 class LockTimeout(MongoZarrError, TimeoutError):
     """A lease could not be acquired within the time allowed."""
+
+
+class ZPathError(MongoZarrError, ValueError):
+    """A malformed zpath or attribute path (the message says where and why)."""
+
+
+class QueryError(MongoZarrError, ValueError):
+    """A query or update the Tree cannot translate, or MongoDB refused."""
+
+
+class NodeNotFoundError(MongoZarrError, KeyError):
+    """No group or array at the path given."""
+
+    def __str__(self) -> str:
+        # KeyError's str() is the repr of its argument; a message reads better.
+        return str(self.args[0]) if self.args else ""
