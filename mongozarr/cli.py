@@ -120,6 +120,88 @@ def import_command(
     print_report(console, report)
 
 
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts) instead of a table.")]
+NodePathArgument = Annotated[str, typer.Argument(help="Node path, like /raw/img1 ('/' is the root).")]
+ZPathArgument = Annotated[str, typer.Argument(help="zpath: /node/path or /node/path@attr/path.")]
+
+
+def _tree_commands(uri: str, prefix: str, as_json: bool) -> Any:
+    from mongozarr._tree_view import TreeCommands
+
+    return TreeCommands(console, uri, prefix, as_json)
+
+
+@app.command("ls")
+def ls_command(
+    path: NodePathArgument = "/", uri: UriOption = DEFAULT_URI, prefix: PrefixOption = "zarr",
+    as_json: JsonOption = False,
+) -> None:
+    """List the children of a group: type, shape, data type, attributes."""
+    _tree_commands(uri, prefix, as_json).ls(path)
+
+
+@app.command("tree")
+def tree_command(
+    path: NodePathArgument = "/", uri: UriOption = DEFAULT_URI, prefix: PrefixOption = "zarr",
+    as_json: JsonOption = False,
+) -> None:
+    """Show a node and everything below it (one query)."""
+    _tree_commands(uri, prefix, as_json).tree(path)
+
+
+@app.command("info")
+def info_command(
+    path: NodePathArgument, uri: UriOption = DEFAULT_URI, prefix: PrefixOption = "zarr",
+    as_json: JsonOption = False,
+) -> None:
+    """Show a node's document: type, format, shape, chunks, attributes, version."""
+    _tree_commands(uri, prefix, as_json).info(path)
+
+
+@app.command("get")
+def get_command(
+    zpath: ZPathArgument, uri: UriOption = DEFAULT_URI, prefix: PrefixOption = "zarr",
+    as_json: JsonOption = False,
+) -> None:
+    """Print a node, or an attribute's value as JSON (/raw/img1@spam/eggs)."""
+    _tree_commands(uri, prefix, as_json).get(zpath)
+
+
+@app.command("set")
+def set_command(
+    zpath: ZPathArgument,
+    value: Annotated[str, typer.Argument(help="The new value, as JSON (quote strings: '\"x\"').")],
+    uri: UriOption = DEFAULT_URI, prefix: PrefixOption = "zarr", as_json: JsonOption = False,
+) -> None:
+    """Set one attribute atomically: mongozarr set /raw/img1@spam/eggs 5."""
+    _tree_commands(uri, prefix, as_json).set(zpath, value)
+
+
+@app.command("update")
+def update_command(
+    path: NodePathArgument,
+    ops: Annotated[str, typer.Argument(help='Update operators as JSON: \'{"$inc": {"count": 1}}\'.')],
+    expected_version: Annotated[
+        int | None, typer.Option("--expected-version", help="Apply only at this node version.")
+    ] = None,
+    uri: UriOption = DEFAULT_URI, prefix: PrefixOption = "zarr", as_json: JsonOption = False,
+) -> None:
+    """Apply MongoDB update operators to a node's attributes in one atomic write."""
+    _tree_commands(uri, prefix, as_json).update(path, ops, expected_version)
+
+
+@app.command("find")
+def find_command(
+    query: Annotated[str, typer.Argument(help='A query as JSON: \'{"subject": "mouse-7"}\'.')] = "{}",
+    under: Annotated[str | None, typer.Option("--under", help="Only nodes below this path.")] = None,
+    node_type: Annotated[str | None, typer.Option("--type", help="group or array.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many nodes.")] = None,
+    uri: UriOption = DEFAULT_URI, prefix: PrefixOption = "zarr", as_json: JsonOption = False,
+) -> None:
+    """Find nodes by attributes (paths as in zpaths) and structure (path, name, depth, shape, ...)."""
+    _tree_commands(uri, prefix, as_json).find(query, under, node_type, limit)
+
+
 def main() -> None:
     """Entry point of the ``mongozarr`` script."""
     app()
