@@ -234,6 +234,11 @@ class ChunkCollection:
         if old is not None and "gridfs_id" in old:
             await self.delete_gridfs(db, old["gridfs_id"])
 
+    async def clear(self, db: Any) -> None:
+        """Delete every chunk document and GridFS file."""
+        for name in (self.name, self.files_name, self.fs_chunks_name):
+            await db[name].delete_many({})
+
     async def delete_prefix(self, db: Any, prefix: str) -> None:
         """Delete every value whose key starts with ``prefix``, GridFS files too."""
         match = {"_id": prefix_regex(prefix)} if prefix else {}

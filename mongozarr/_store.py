@@ -33,6 +33,7 @@ from mongozarr._documents import (
     raw_metadata,
     render_metadata,
 )
+from mongozarr._external import ExternalChunks, open_chunk_store
 from mongozarr.errors import ConflictError
 from mongozarr._keys import guess_node, key_of, metadata_key, prefix_regex, split_key
 
@@ -109,6 +110,11 @@ class MongoStore(Store):
         Whether writes are refused.
     inline_threshold
         Chunks up to this many bytes are stored inline; larger ones in GridFS.
+        Default: 4 MiB, or 0 with ``chunks`` (every non-empty chunk goes there).
+    chunks
+        A zarr store, or a URL for :func:`mongozarr.open_store` (``s3://bucket/path``),
+        holding chunk bytes above ``inline_threshold`` under their keys instead of
+        GridFS; MongoDB keeps the chunk index (see ``mongozarr._external``).
     consolidated
         If True, every group's metadata is served with consolidated metadata
         built live from its subtree, so opening and walking any hierarchy
@@ -142,11 +148,14 @@ class MongoStore(Store):
         database: str | None = None,
         prefix: str = "zarr",
         read_only: bool = False,
-        inline_threshold: int = DEFAULT_INLINE_THRESHOLD,
+        inline_threshold: int | None = None,
         compare_and_set: bool = False,
         consolidated: bool = False,
+        chunks: Any = None,
     ) -> None:
         super().__init__(read_only=read_only)
+        if inline_threshold is None:
+            inline_threshold = DEFAULT_INLINE_THRESHOLD if chunks is None else 0
         if not prefix or "$" in prefix or "\0" in prefix:
             raise ValueError(f"invalid collection prefix {prefix!r}")
         if not 0 <= inline_threshold <= _MAX_INLINE_THRESHOLD:
@@ -158,7 +167,12 @@ class MongoStore(Store):
         self.inline_threshold = inline_threshold
         self.compare_and_set = compare_and_set
         self.consolidated = consolidated
-        self._chunks = ChunkCollection(prefix, inline_threshold)
+        self.chunks = chunks
+        self._chunks = (
+            ChunkCollection(prefix, inline_threshold)
+            if chunks is None
+            else ExternalChunks(prefix, inline_threshold, open_chunk_store(chunks, read_only))
+        )
         self._nodes_name = f"{prefix}.nodes"
         self._seen: dict[str, _Seen] = {}
         self._arrays: set[str] = set()
@@ -178,6 +192,7 @@ class MongoStore(Store):
             inline_threshold=self.inline_threshold,
             compare_and_set=self.compare_and_set,
             consolidated=self.consolidated,
+            chunks=self.chunks,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -205,6 +220,7 @@ class MongoStore(Store):
             "inline_threshold": self.inline_threshold,
             "compare_and_set": self.compare_and_set,
             "consolidated": self.consolidated,
+            "chunks": self.chunks,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -215,6 +231,7 @@ class MongoStore(Store):
             inline_threshold=state["inline_threshold"],
             compare_and_set=state["compare_and_set"],
             consolidated=state["consolidated"],
+            chunks=state.get("chunks"),
         )
 
     @property
@@ -277,12 +294,12 @@ class MongoStore(Store):
     async def _write_chunks(self, items: dict[str, tuple[str, bytes]]) -> dict[str, Any]:
         db = self.database()
         keys = list(items)
-        # Only documents without a GridFS file are replaced in bulk; one that
-        # has a file fails the filter, hits the duplicate _id, and is written
-        # singly so that its old file is deleted.
+        # Only documents without a GridFS file (or external object) are replaced
+        # in bulk; one that has a file fails the filter, hits the duplicate _id,
+        # and is written singly so that its old file is deleted.
         requests = [
             ReplaceOne(
-                {"_id": key, "gridfs_id": {"$exists": False}},
+                {"_id": key, "gridfs_id": {"$exists": False}, "external": {"$exists": False}},
                 {"_id": key, "node": node, "size": len(data), "data": data},
                 upsert=True,
             )
@@ -746,8 +763,8 @@ class MongoStore(Store):
         # docstring inherited
         self._check_writable()
         db = self.database()
-        for name in (self._nodes_name, self._chunks.name, self._chunks.files_name, self._chunks.fs_chunks_name):
-            await db[name].delete_many({})
+        await db[self._nodes_name].delete_many({})
+        await self._chunks.clear(db)
         self._seen.clear()
         self._arrays.clear()
 

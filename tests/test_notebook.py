@@ -50,7 +50,8 @@ def test_quickstart_notebook_runs(tmp_path: Path) -> None:
     )
     client.execute()
 
-    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    outputs = [output for cell in code for output in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "\n".join(
         o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in outputs
