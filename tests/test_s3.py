@@ -204,3 +204,16 @@ def test_processes_write_arrays_to_s3_through_the_wire_server(wire_uri: str, s3_
     assert len(object_keys(s3_url)) == 30
     docs = list(raw.database(wire_uri)["zarr.chunks"].find({}, {"size": 1, "external": 1}))
     assert len(docs) == 30 and all(doc["external"] and doc["size"] > 0 for doc in docs)
+
+
+def test_copy_out_of_and_into_s3_backed_stores(mock_uri: str, s3_url: str, tmp_path: Any) -> None:
+    import mongozarr
+
+    source = MongoStore(mock_uri, chunks=s3_url)
+    data = write_image(source)
+    report = mongozarr.copy(source, str(tmp_path / "out"), progress=False)
+    assert report.verified and report.copied == 6 + 3
+    target = MongoStore(mock_uri, prefix="again", chunks=LocalStore(tmp_path / "chunks"))
+    assert mongozarr.copy(str(tmp_path / "out"), target, progress=False).verified
+    np.testing.assert_array_equal(zarr.open_array(target, path="raw/img1", mode="r")[:], data)
+    assert len(list((tmp_path / "chunks/raw/img1/c").rglob("*"))) == 6 + 2  # 6 chunks, 2 dirs
