@@ -202,6 +202,22 @@ def find_command(
     _tree_commands(uri, prefix, as_json).find(query, under, node_type, limit)
 
 
+@app.command("watch")
+def watch_command(
+    under: Annotated[str | None, typer.Argument(help="Only this node and its subtree.")] = None,
+    query: Annotated[str | None, typer.Option("--query", help='A MongoDB query on node documents, as JSON.')] = None,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between polls (without change streams).")] = 1.0,
+    duration: Annotated[float | None, typer.Option("--duration", help="Stop after this many seconds.")] = None,
+    count: Annotated[int | None, typer.Option("--count", help="Stop after this many events.")] = None,
+    uri: UriOption = DEFAULT_URI, prefix: PrefixOption = "zarr",
+) -> None:
+    """Print node changes (created / changed with the changed keys / deleted) as they happen."""
+    from mongozarr.watch import run_watch
+
+    run_watch(uri, prefix, under, query, interval, duration, count,
+              lambda line: console.print(line, markup=False, highlight=False))
+
+
 def main() -> None:
     """Entry point of the ``mongozarr`` script."""
     app()

@@ -1,0 +1,146 @@
+"""Watch: events for created / changed (with keys) / deleted nodes, by polling or change stream."""
+
+from __future__ import annotations
+
+import multiprocessing
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+import zarr
+from typer.testing import CliRunner
+
+from mongozarr import MongoStore
+from mongozarr.append import append
+from mongozarr.cli import app
+from mongozarr.links import link
+from mongozarr.watch import Event, _event_from_change, _in_full_document, watch
+
+
+@pytest.fixture(params=["mock", "wire"])
+def uri(request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue(f"{request.param}_uri")
+
+
+def _hierarchy(store: MongoStore) -> zarr.Group:
+    root = zarr.open_group(store, mode="w", attributes={"lab": "imaging"})
+    root.create_array("raw/img1", shape=(0, 2), chunks=(2, 2), dtype="u1", attributes={"subject": "mouse-7"})
+    root.create_array("raw/img2", shape=(2,), dtype="u1", attributes={"subject": "mouse-8"})
+    root.create_group("other")
+    return root
+
+
+def test_polling_reports_each_kind_of_change(uri: str) -> None:
+    store = MongoStore(uri)
+    root = _hierarchy(store)
+    events = watch(store, poll_interval=0.01)
+    assert events.mode == "poll"
+    assert events.poll() == []
+    img = zarr.open_array(store, path="raw/img1")
+    img.attrs.update({"stain": "dapi", "a.b": 1})
+    root.attrs["lab"] = "imaging-2"
+    root.create_array("raw/img3", shape=(1,), dtype="u1")
+    del root["other"]
+    append(img, np.ones((3, 2)))
+    link(store, "raw/img2", "raw/img1", "derived_from")
+    got = {e.path: e for e in events.poll()}
+    assert got["raw/img1"].kind == "changed"
+    assert got["raw/img1"].attributes == ("a.b", "stain")
+    assert "metadata.shape" in got["raw/img1"].fields
+    assert got[""] == Event("changed", "", got[""].version, ("lab",), ())
+    assert got["raw/img3"].kind == "created"
+    assert got["other"] == Event("deleted", "other")
+    assert got["raw/img2"].fields == ("links",) and got["raw/img2"].attributes == ()
+    assert events.poll() == []
+
+
+def test_under_and_query_limit_the_scope(mock_uri: str) -> None:
+    store = MongoStore(mock_uri)
+    root = _hierarchy(store)
+    in_raw = watch(store, under="/raw", poll_interval=0.01)
+    mouse7 = watch(store, query={"attributes.subject": "mouse-7"}, poll_interval=0.01)
+    root.attrs["x"] = 1
+    zarr.open_array(store, path="raw/img2").attrs["note"] = "n"
+    assert [(e.kind, e.path) for e in in_raw.poll()] == [("changed", "raw/img2")]
+    assert mouse7.poll() == []
+    zarr.open_array(store, path="raw/img1").attrs["subject"] = "mouse-9"  # leaves the query's scope
+    zarr.open_array(store, path="raw/img2").attrs["subject"] = "mouse-7"  # enters it
+    assert [(e.kind, e.path, e.attributes) for e in mouse7.poll()] == [
+        ("changed", "raw/img1", ("subject",)), ("created", "raw/img2", ("note", "subject"))]
+
+
+def test_iteration_stops_after_duration(mock_uri: str) -> None:
+    store = MongoStore(mock_uri)
+    _hierarchy(store)
+    timer = threading.Timer(0.2, lambda: zarr.open_array(MongoStore(mock_uri), path="raw/img2").attrs.put({"k": 1}))
+    timer.start()
+    events = list(watch(store, under="raw", poll_interval=0.05, duration=1.0))
+    timer.join()
+    assert [(e.kind, e.path, e.attributes) for e in events] == [("changed", "raw/img2", ("k", "subject"))]
+
+
+def test_change_stream_events_are_translated() -> None:
+    update = {
+        "operationType": "update",
+        "documentKey": {"_id": "raw/img1"},
+        "fullDocument": {"_id": "raw/img1", "version": 9},
+        "updateDescription": {
+            "updatedFields": {"attributes.a%2Eb": 1, "attributes.nested.deep": 2, "metadata.shape.0": 5,
+                              "version": 9, "updated_at": 0, "links": []},
+            "removedFields": ["attributes.old"],
+        },
+    }
+    assert _event_from_change(update) == Event(
+        "changed", "raw/img1", 9, ("a.b", "nested", "old"), ("links", "metadata.shape"))
+    insert = {"operationType": "insert", "documentKey": {"_id": "x"},
+              "fullDocument": {"_id": "x", "version": 1, "attributes": {"k": 1}, "node_type": "group"}}
+    assert _event_from_change(insert) == Event("created", "x", 1, ("k",), ("node_type",))
+    assert _event_from_change({"operationType": "delete", "documentKey": {"_id": "x"}}) == Event("deleted", "x")
+    assert _in_full_document({"attributes.k": 1, "$or": [{"depth": 2}]}) == {
+        "fullDocument.attributes.k": 1, "$or": [{"fullDocument.depth": 2}]}
+    with pytest.raises(ValueError):
+        _in_full_document({"$expr": {}})
+
+
+def test_auto_falls_back_to_polling_without_change_streams(wire_uri: str) -> None:
+    store = MongoStore(wire_uri)
+    _hierarchy(store)
+    assert watch(store).mode == "poll"  # the mongoeco server refuses $changeStream
+    with pytest.raises(Exception, match="changeStream"):
+        watch(store, mode="stream")
+
+
+def _write_until(uri: str, stop: threading.Event) -> None:
+    array = zarr.open_array(MongoStore(uri), path="raw/img1")
+    i = 0
+    while not stop.wait(0.3):  # keep writing: the watcher's baseline may come late
+        array.attrs["written_by"] = i
+        i += 1
+
+
+def test_cli_watch_sees_another_process(wire_uri: str) -> None:
+    _hierarchy(MongoStore(wire_uri))
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    writer = context.Process(target=_write_until, args=(wire_uri, stop))
+    writer.start()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "mongozarr.cli", "watch", "raw", "--uri", wire_uri, "--interval", "0.1",
+             "--count", "1", "--duration", "60"],
+            capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        stop.set()
+        writer.join()
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("watching") and "(poll)" in lines[0]
+    assert "changed" in lines[1] and "/raw/img1" in lines[1] and "written_by" in lines[1]
+
+
+def test_cli_rejects_a_query_that_is_not_an_object(mock_uri: str) -> None:
+    result = CliRunner().invoke(app, ["watch", "--uri", mock_uri, "--query", "[1]", "--duration", "0"])
+    assert result.exit_code != 0
