@@ -5,7 +5,21 @@ updated atomically and queried across a whole hierarchy; chunks live inline,
 in GridFS, or in another zarr store.
 """
 
+from mongozarr._append import AppendRegion, append, append_async, forget_append, incomplete_appends
+from mongozarr._lease import Lease, LeaseLost, alease, lease, lease_status
+from mongozarr._links import (
+    Link,
+    backlinks,
+    dangling_links,
+    delete_node,
+    link,
+    links,
+    resolve,
+    unlink,
+    unlink_dangling,
+)
 from mongozarr._store import DEFAULT_INLINE_THRESHOLD, MongoStore
+from mongozarr._watch import ChangeEvent, Watch, watch
 from mongozarr._stores import open_store
 from mongozarr._transfer import CopyError, CopyEvent, CopyReport, copy, export, import_
 from mongozarr.errors import (
@@ -21,6 +35,28 @@ from mongozarr.errors import (
 from mongozarr.tree import Tree, open_tree
 
 __all__ = [
+    "AppendRegion",
+    "ChangeEvent",
+    "Lease",
+    "LeaseLost",
+    "Link",
+    "Watch",
+    "alease",
+    "append",
+    "append_async",
+    "backlinks",
+    "dangling_links",
+    "delete_node",
+    "forget_append",
+    "incomplete_appends",
+    "lease",
+    "lease_status",
+    "link",
+    "links",
+    "resolve",
+    "unlink",
+    "unlink_dangling",
+    "watch",
     "DEFAULT_INLINE_THRESHOLD",
     "ConflictError",
     "CopyError",

@@ -212,7 +212,7 @@ def watch_command(
     uri: UriOption = DEFAULT_URI, prefix: PrefixOption = "zarr",
 ) -> None:
     """Print node changes (created / changed with the changed keys / deleted) as they happen."""
-    from mongozarr.watch import run_watch
+    from mongozarr._watch import run_watch
 
     run_watch(uri, prefix, under, query, interval, duration, count,
               lambda line: console.print(line, markup=False, highlight=False))

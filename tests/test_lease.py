@@ -9,7 +9,7 @@ import pytest
 
 from mongozarr import MongoStore
 from mongozarr.errors import LockTimeout
-from mongozarr.lease import LeaseLost, lease, lease_status
+from mongozarr import LeaseLost, lease, lease_status
 from tests import raw
 
 

@@ -8,7 +8,7 @@ import pytest
 import zarr
 
 from mongozarr import MongoStore
-from mongozarr.links import (
+from mongozarr import (
     Link,
     backlinks,
     dangling_links,

@@ -13,10 +13,9 @@ import zarr
 from typer.testing import CliRunner
 
 from mongozarr import MongoStore
-from mongozarr.append import append
 from mongozarr.cli import app
-from mongozarr.links import link
-from mongozarr.watch import Event, _event_from_change, _in_full_document, watch
+from mongozarr import ChangeEvent, append, link, watch
+from mongozarr._watch import _event_from_change, _in_full_document
 
 
 @pytest.fixture(params=["mock", "wire"])
@@ -49,9 +48,9 @@ def test_polling_reports_each_kind_of_change(uri: str) -> None:
     assert got["raw/img1"].kind == "changed"
     assert got["raw/img1"].attributes == ("a.b", "stain")
     assert "metadata.shape" in got["raw/img1"].fields
-    assert got[""] == Event("changed", "", got[""].version, ("lab",), ())
+    assert got[""] == ChangeEvent("changed", "", got[""].version, ("lab",), ())
     assert got["raw/img3"].kind == "created"
-    assert got["other"] == Event("deleted", "other")
+    assert got["other"] == ChangeEvent("deleted", "other")
     assert got["raw/img2"].fields == ("links",) and got["raw/img2"].attributes == ()
     assert events.poll() == []
 
@@ -92,12 +91,12 @@ def test_change_stream_events_are_translated() -> None:
             "removedFields": ["attributes.old"],
         },
     }
-    assert _event_from_change(update) == Event(
+    assert _event_from_change(update) == ChangeEvent(
         "changed", "raw/img1", 9, ("a.b", "nested", "old"), ("links", "metadata.shape"))
     insert = {"operationType": "insert", "documentKey": {"_id": "x"},
               "fullDocument": {"_id": "x", "version": 1, "attributes": {"k": 1}, "node_type": "group"}}
-    assert _event_from_change(insert) == Event("created", "x", 1, ("k",), ("node_type",))
-    assert _event_from_change({"operationType": "delete", "documentKey": {"_id": "x"}}) == Event("deleted", "x")
+    assert _event_from_change(insert) == ChangeEvent("created", "x", 1, ("k",), ("node_type",))
+    assert _event_from_change({"operationType": "delete", "documentKey": {"_id": "x"}}) == ChangeEvent("deleted", "x")
     assert _in_full_document({"attributes.k": 1, "$or": [{"depth": 2}]}) == {
         "fullDocument.attributes.k": 1, "$or": [{"fullDocument.depth": 2}]}
     with pytest.raises(ValueError):

@@ -19,7 +19,7 @@ An append has three steps:
    is sharded) wholly inside the region are written without reading. The
    first and last chunk along ``axis`` may also hold rows of other
    appenders; zarr writes those by read-modify-write, so each such partial
-   chunk is written under a short lease (:mod:`mongozarr.lease`) named
+   chunk is written under a short lease (:func:`mongozarr.lease`) named
    ``<path>#append/<axis>/<chunk index>``, which serialises the appenders
    sharing it. Leases are taken one at a time, so they cannot deadlock.
 3. **Complete.** The record is pulled from ``pending_appends``.
@@ -59,7 +59,7 @@ from zarr.core.sync import sync
 from mongozarr._documents import decode_value, render_metadata
 from mongozarr._store import MongoStore
 from mongozarr.errors import MongoZarrError
-from mongozarr.lease import DEFAULT_TTL, alease
+from mongozarr._lease import DEFAULT_TTL, alease
 
 if TYPE_CHECKING:
     import numpy.typing as npt

@@ -39,7 +39,7 @@ from mongozarr._keys import prefix_regex
 if TYPE_CHECKING:
     from mongozarr._store import MongoStore
 
-__all__ = ["Event", "Watch", "watch"]
+__all__ = ["ChangeEvent", "Watch", "watch"]
 
 _BOOKKEEPING = ("_id", "version", "updated_at")
 # How long one change-stream getMore waits on the server before returning.
@@ -47,7 +47,7 @@ _STREAM_WAIT_MS = 500
 
 
 @dataclass(frozen=True)
-class Event:
+class ChangeEvent:
     """One change to a node document.
 
     Attributes
@@ -132,7 +132,7 @@ class _Poller:
         docs = await self._nodes().find(self.scope).to_list()
         self.known = {doc["_id"]: doc for doc in docs}
 
-    async def poll(self) -> list[Event]:
+    async def poll(self) -> list[ChangeEvent]:
         nodes = self._nodes()
         stamps = await nodes.find(self.scope, {"version": 1, "updated_at": 1}).to_list()
         now = {doc["_id"]: doc for doc in stamps}
@@ -153,15 +153,15 @@ class _Poller:
             old = self.known.get(path)
             if doc is None:
                 if old is not None:
-                    events.append(Event("deleted", path))
+                    events.append(ChangeEvent("deleted", path))
                     del self.known[path]
                 continue  # created and deleted between two polls: nothing to report
             if old is None:
                 attributes, fields = _diff({}, doc)
-                events.append(Event("created", path, doc.get("version"), attributes, fields))
+                events.append(ChangeEvent("created", path, doc.get("version"), attributes, fields))
             else:
                 attributes, fields = _diff(old, doc)
-                events.append(Event("changed", path, doc.get("version"), attributes, fields))
+                events.append(ChangeEvent("changed", path, doc.get("version"), attributes, fields))
             if path in now:
                 self.known[path] = doc
             else:
@@ -182,18 +182,18 @@ def _in_full_document(query: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _event_from_change(change: dict[str, Any]) -> Event | None:
+def _event_from_change(change: dict[str, Any]) -> ChangeEvent | None:
     kind = change["operationType"]
     path = change["documentKey"]["_id"]
     doc = change.get("fullDocument") or {}
     if kind == "delete":
-        return Event("deleted", path)
+        return ChangeEvent("deleted", path)
     if kind == "insert":
         attributes, fields = _diff({}, doc)
-        return Event("created", path, doc.get("version"), attributes, fields)
+        return ChangeEvent("created", path, doc.get("version"), attributes, fields)
     if kind == "replace":
         attributes, fields = _diff({}, doc)
-        return Event("changed", path, doc.get("version"), attributes, fields)
+        return ChangeEvent("changed", path, doc.get("version"), attributes, fields)
     if kind != "update":
         return None
     description = change.get("updateDescription") or {}
@@ -213,7 +213,7 @@ def _event_from_change(change: dict[str, Any]) -> Event | None:
             fields.add("metadata." + rest.partition(".")[0])
         else:
             fields.add(head)
-    return Event("changed", path, doc.get("version"), tuple(sorted(attributes)), tuple(sorted(fields)))
+    return ChangeEvent("changed", path, doc.get("version"), tuple(sorted(attributes)), tuple(sorted(fields)))
 
 
 class _Stream:
@@ -239,7 +239,7 @@ class _Stream:
             self.pipeline, full_document="updateLookup", max_await_time_ms=_STREAM_WAIT_MS
         )
 
-    async def poll(self) -> list[Event]:
+    async def poll(self) -> list[ChangeEvent]:
         change = await self.stream.try_next()
         event = None if change is None else _event_from_change(change)
         return [] if event is None else [event]
@@ -269,7 +269,7 @@ async def _open(
 
 
 class Watch:
-    """An iterator of :class:`Event`; see :func:`watch`."""
+    """An iterator of :class:`ChangeEvent`; see :func:`watch`."""
 
     def __init__(
         self,
@@ -285,7 +285,7 @@ class Watch:
             raise ValueError(f"mode must be 'auto', 'stream' or 'poll', not {mode!r}")
         self.poll_interval = poll_interval
         self._deadline = None if duration is None else time.monotonic() + duration
-        self._pending: deque[Event] = deque()
+        self._pending: deque[ChangeEvent] = deque()
         self._source = sync(_open(store, under, query, mode))
 
     @property
@@ -293,7 +293,7 @@ class Watch:
         """``"stream"`` or ``"poll"``: the source actually in use."""
         return "stream" if isinstance(self._source, _Stream) else "poll"
 
-    def poll(self) -> list[Event]:
+    def poll(self) -> list[ChangeEvent]:
         """The events since the last call, without waiting (a stream waits briefly)."""
         events = list(self._pending) + sync(self._source.poll())
         self._pending.clear()
@@ -302,7 +302,7 @@ class Watch:
     def __iter__(self) -> Watch:
         return self
 
-    def __next__(self) -> Event:
+    def __next__(self) -> ChangeEvent:
         while not self._pending:
             if self._deadline is not None and time.monotonic() >= self._deadline:
                 raise StopIteration
@@ -360,7 +360,7 @@ def watch(
     Returns
     -------
     Watch
-        Iterate it for :class:`Event` objects; the baseline is taken now,
+        Iterate it for :class:`ChangeEvent` objects; the baseline is taken now,
         so every change made after this call is reported.
     """
     return Watch(store, under, query, poll_interval=poll_interval, mode=mode, duration=duration)
