@@ -823,23 +823,32 @@ class MongoStore(Store):
     async def list_dir(self, prefix: str) -> AsyncIterator[str]:
         # docstring inherited
         db = self.database()
+        nodes, chunks = db[self._nodes_name], db[self._chunks.name]
         prefix = prefix.rstrip("/")
         base = f"{prefix}/" if prefix else ""
-        seen: set[str] = set()
-        own = await db[self._nodes_name].find_one({"_id": prefix}, _NAMES_PROJECTION)
+        depth = prefix.count("/") + 1 if prefix else 0
+        below = {"$regex": prefix_regex(base)["$regex"]} if base else {"$exists": True}
+        names: list[str] = []
+        own = await nodes.find_one({"_id": prefix}, _NAMES_PROJECTION)
         if own is not None:
-            if own["zarr_format"] == 2 and await db[self._nodes_name].find_one(
+            if own["zarr_format"] == 2 and await nodes.find_one(
                 {"_id": prefix, "attributes": {"$exists": True}}, {"_id": 1}
             ):
                 own["attributes"] = {}
-            for name in metadata_names(own):
-                seen.add(name)
-                yield name
-        for collection in (db[self._nodes_name], db[self._chunks.name]):
-            async for child in _scan_children(collection, base):
-                if child not in seen:
-                    seen.add(child)
-                    yield child
+            names.extend(metadata_names(own))
+        # Each query below is answered from an index, whatever the directory holds:
+        # child nodes by parent; directories of deeper nodes whose intermediate
+        # nodes have no document; the arrays below by the chunks' node field.
+        paths = [d["_id"] for d in await nodes.find({"parent": prefix}, {"_id": 1}).to_list()]
+        paths += await nodes.distinct("parent", {"_id": below, "depth": {"$gt": depth + 1}})
+        paths += await chunks.distinct("node", {"node": below} if base else {"node": {"$ne": ""}})
+        names.extend(path[len(base) :].split("/")[0] for path in paths if path and path.startswith(base))
+        # Chunk keys of no node below (the array's own "c/", v2 keys, raw keys).
+        loose = {"node": {"$not": below}} if base else {"node": ""}
+        async for child in _scan_children(chunks, base, loose):
+            names.append(child)
+        for name in dict.fromkeys(names):
+            yield name
 
     # ------------------------------------------------------------- sync API
 
@@ -866,7 +875,9 @@ class MongoStore(Store):
         super().close()
 
 
-async def _scan_children(collection: Any, base: str) -> AsyncIterator[str]:
+async def _scan_children(
+    collection: Any, base: str, extra: dict[str, Any] | None = None
+) -> AsyncIterator[str]:
     """The distinct first path components of ``_id``s under ``base``.
 
     Walks ``_id`` in index order and jumps over every subtree it meets
@@ -876,6 +887,7 @@ async def _scan_children(collection: Any, base: str) -> AsyncIterator[str]:
     bound: dict[str, str] = {"$gte": base}
     while True:
         query = {"_id": {**bound, **prefix_regex(base)}} if base else {"_id": bound}
+        query.update(extra or {})
         docs = await collection.find(query, {"_id": 1}).sort("_id", 1).limit(_SCAN_BATCH).to_list()
         for doc in docs:
             head, sep, _ = doc["_id"][len(base) :].partition("/")
