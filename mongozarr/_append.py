@@ -194,7 +194,9 @@ async def _reserve(store: MongoStore, path: str, shape: tuple[int, ...], axis: i
     }
     rows = shape[axis]
     record_id = uuid.uuid4().hex
-    projection = {"zarr_format": 1, "node_type": 1, "metadata": 1, _PENDING: {"$elemMatch": {"id": record_id}}}
+    # Only this reservation's record comes back, however many others are pending.
+    mine = {"$elemMatch": {"id": record_id}}
+    projection = {"zarr_format": 1, "node_type": 1, "metadata": 1, _PENDING: mine}
     if store.connection.is_mock:
         doc = await _reserve_by_compare_and_set(nodes, query, projection, record_id, axis, rows)
     else:
@@ -313,14 +315,19 @@ async def _write_region(
     padded[axis] = -(-region.stop // step) * step
     view = _view(array, doc, tuple(padded))
     for start, stop, shared in _pieces(region.start, region.stop, step):
-        selection = tuple(slice(start, stop) if d == axis else slice(None) for d in range(len(padded)))
-        part = values[tuple(slice(start - region.start, stop - region.start) if d == axis else slice(None) for d in range(values.ndim))]
+        selection = _along(axis, len(padded), start, stop)
+        part = values[_along(axis, values.ndim, start - region.start, stop - region.start)]
         if not shared:
             await view.setitem(selection, part)
             continue
         name = f"{region.path}#append/{axis}/{start // step}"
         async with alease(store, name, ttl=lease_ttl, wait=chunk_wait):
             await view.setitem(selection, part)
+
+
+def _along(axis: int, ndim: int, start: int, stop: int) -> tuple[slice, ...]:
+    """The selection [start, stop) on ``axis`` and everything on the other axes."""
+    return tuple(slice(start, stop) if d == axis else slice(None) for d in range(ndim))
 
 
 def _pieces(start: int, stop: int, step: int) -> list[tuple[int, int, bool]]:
