@@ -455,6 +455,49 @@ class Tree:
             raise QueryError(f"the server cannot explain this query: {exc}") from None
 
 
+    # ------------------------------------------------- many-writer pipelines
+
+    def append(self, path: str, data: Any, axis: int = 0) -> Any:
+        """Append ``data`` to the array at ``path``; see :func:`mongozarr.append`."""
+        from mongozarr._append import append
+
+        return append(self[path], data, axis=axis)
+
+    def incomplete_appends(self, path: str) -> list[Any]:
+        """Append regions reserved at ``path`` but never completed; see :func:`mongozarr.incomplete_appends`."""
+        from mongozarr._append import incomplete_appends
+
+        return incomplete_appends(self._store, _node_path(path))
+
+    def lock(self, path: str, *, ttl: float | None = None, wait: float | None = 0.0) -> Any:
+        """An exclusive, expiring lease on ``path`` (a context manager); see :func:`mongozarr.lease`."""
+        from mongozarr._lease import DEFAULT_TTL, lease
+
+        return lease(self._store, _node_path(path), ttl=DEFAULT_TTL if ttl is None else ttl, wait=wait)
+
+    def link(self, source: str, target: str, relation: str = "labels") -> bool:
+        """Register ``source`` as related to ``target`` (atomic); see :func:`mongozarr.link`."""
+        from mongozarr._links import link
+
+        return link(self._store, source, target, relation)
+
+    def backlinks(self, target: str, relation: str | None = None) -> list[Any]:
+        """The links that point at ``target``; see :func:`mongozarr.backlinks`."""
+        from mongozarr._links import backlinks
+
+        return backlinks(self._store, target, relation)
+
+    def watch(self, under: str | None = None, query: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        """Metadata change events below ``under``; see :func:`mongozarr.watch`."""
+        from mongozarr._watch import watch
+
+        return watch(self._store, under=under, query=query, **kwargs)
+
+
+def _node_path(path: str) -> str:
+    return path.strip("/")
+
+
 def open_tree(target: Any, **store_kwargs: Any) -> Tree:
     """Open the hierarchy at a MongoDB URI, client or :class:`~mongozarr.MongoStore` as a :class:`Tree`.
 
