@@ -176,6 +176,8 @@ class MongoStore(Store):
         self._nodes_name = f"{prefix}.nodes"
         self._seen: dict[str, _Seen] = {}
         self._arrays: set[str] = set()
+        # Node paths this store last read as absent: a write there is a creation.
+        self._absent: set[str] = set()
         self._loop_batches: dict[int, tuple[weakref.ref[asyncio.AbstractEventLoop], _Batches]] = {}
         # The largest inline chunk seen: bounds how many chunks one reply carries.
         self._size_hint = max(inline_threshold, 1)
@@ -367,7 +369,9 @@ class MongoStore(Store):
     async def _read_metadata(self, db: Any, path: str, name: str) -> bytes | None:
         doc = await self._batches().node_reads.submit(path)
         if doc is None:
+            self._absent.add(path)
             return None
+        self._absent.discard(path)
         self._remember(doc)
         raw = raw_metadata(doc, name)
         if raw is not None:
@@ -519,9 +523,15 @@ class MongoStore(Store):
         if meta is None:
             await self._chunks.write_if_absent(db, key, guess_node(key, self._arrays), data)
             return
+        path, name = meta
+        seen = self._seen.get(path)
+        if seen is not None and seen.node_type and name in ("zarr.json", ".zgroup", ".zarray"):
+            # This store has just read the node there (zarr re-asserts every
+            # parent group on each create): nothing to write, no round trip.
+            if (name == "zarr.json") == (seen.zarr_format == 3):
+                return
         if await self.exists(key):
             return
-        path, name = meta
         content = parse_metadata(name, data)
         if content is None or not await self._insert_metadata(db, path, name, content):
             await self._write_raw_metadata(db, path, name, data)
@@ -567,7 +577,7 @@ class MongoStore(Store):
             # read: an Array object cached before another writer appended must
             # not shrink the array back (zarr-python #75, mongozarr.append).
             shape_read = _shape_read(update, base, full)
-            if base is None and shape_read is not None:
+            if base is None and shape_read is not None and path not in self._absent:
                 await _check_shape(nodes, query, path, shape_read)
             guard = {} if base is None or shape_read is None else {"metadata.shape": shape_read}
             try:
@@ -691,6 +701,7 @@ class MongoStore(Store):
             seen = _Seen(fmt, node_type, metadata, attributes if fmt == 3 else kept)
         seen.version = version
         self._seen[path] = seen
+        self._absent.discard(path)
         if node_type == "array":
             self._arrays.add(path)
         else:
