@@ -9,6 +9,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
+import numpy as np
 from pymongo import ReplaceOne, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from zarr.abc.store import ByteRequest, Store
@@ -413,6 +414,10 @@ class MongoStore(Store):
         )
         if doc.get("node_type") == "array":
             self._arrays.add(doc["_id"])
+            estimate = _chunk_bytes(doc["zarr_format"], metadata or {})
+            if estimate is not None:
+                # Stored chunks are at most about their uncompressed size.
+                self._learn_size(min(estimate, self.inline_threshold) if self.inline_threshold else estimate)
 
     async def get_partial_values(
         self,
@@ -938,6 +943,20 @@ async def _check_shape(nodes: Any, query: dict[str, Any], path: str, expected: l
             f"array {path!r} now has shape {tuple(stored or ())}, not {tuple(expected)} as this "
             "writer read it (another writer appended or resized it): re-open the array and retry"
         )
+
+
+def _chunk_bytes(zarr_format: int, metadata: dict[str, Any]) -> int | None:
+    """The uncompressed size of one stored chunk (or shard) of an array, if known."""
+    try:
+        if zarr_format == 3:
+            shape = metadata["chunk_grid"]["configuration"]["chunk_shape"]
+            data_type = metadata["data_type"]
+            dtype = np.dtype(data_type if isinstance(data_type, str) else data_type["name"])
+        else:
+            shape, dtype = metadata["chunks"], np.dtype(decode_value(metadata["dtype"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return int(np.prod(shape, dtype=np.int64)) * max(dtype.itemsize, 1)
 
 
 def _split_content(
