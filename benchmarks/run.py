@@ -600,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
         text = console.export_text()
         args.save.write_text(
             "# mongozarr benchmark results\n\n"
-            f"Produced by `python benchmarks/run.py {' '.join(a for a in argv if a != '--save' and a != str(args.save))}`"
+            f"Produced by `{' '.join(['python benchmarks/run.py', *(a for a in argv if a not in ('--save', str(args.save)))])}`"
             " (see `benchmarks/run.py` for what each figure measures).\n\n```text\n" + text + "```\n"
         )
     return 0
