@@ -20,19 +20,19 @@ Run by hand: ``python latency_proxy.py HOST PORT ROUND_TRIP_MS`` prints the port
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
+
+from mongozarr.testing import ChildServer
 
 __all__ = ["LatencyProxy"]
 
 _READ_BYTES = 256 * 1024
 
 
-class LatencyProxy:
+class LatencyProxy(ChildServer):
     """Forward TCP connections to ``host:port`` with extra round-trip latency.
 
     Parameters
@@ -46,53 +46,17 @@ class LatencyProxy:
     def __init__(self, host: str, port: int, round_trip_ms: float) -> None:
         if round_trip_ms < 0:
             raise ValueError(f"round_trip_ms must be >= 0, got {round_trip_ms}")
+        super().__init__()
         self.target = (host, port)
         self.round_trip_ms = round_trip_ms
-        self.host = "127.0.0.1"
-        self.port = 0
-        self._process: subprocess.Popen[str] | None = None
 
-    def start(self) -> LatencyProxy:
-        """Start the proxy process and wait until it listens."""
-        self._process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), *map(str, self.target), str(self.round_trip_ms)],
-            stdin=subprocess.PIPE,  # the proxy exits when this pipe closes
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline().strip()
-        if not line:
-            self.stop()
-            raise RuntimeError("the latency proxy did not start")
-        self.port = int(line)
-        return self
+    def _command(self) -> list[str]:
+        return [sys.executable, str(Path(__file__).resolve()), *map(str, self.target), str(self.round_trip_ms)]
 
     def uri(self, uri: str) -> str:
         """``uri`` (a ``mongodb://`` URI of the target) rewritten to go through the proxy."""
         parts = urlsplit(uri)
         return urlunsplit(parts._replace(netloc=f"{self.host}:{self.port}"))
-
-    def stop(self) -> None:
-        """Stop the proxy process (open connections are cut)."""
-        if self._process is None:
-            return
-        if self._process.stdin is not None:
-            self._process.stdin.close()
-        try:
-            self._process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
-
-    def __enter__(self) -> LatencyProxy:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:

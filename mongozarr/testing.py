@@ -17,8 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
-__all__ = ["WireServer", "wire_server_available"]
+__all__ = ["ChildServer", "WireServer", "wire_server_available"]
 
 
 def wire_server_available() -> str | None:
@@ -30,7 +31,62 @@ def wire_server_available() -> str | None:
     return None
 
 
-class WireServer:
+class ChildServer:
+    """A server in a child process that prints its port, and exits with its parent.
+
+    The child is told to stop by closing its stdin, so it also goes away if
+    this process dies. Subclasses give the command line (``_command``).
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[str] | None = None
+        self.port = 0
+
+    def _command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        """Start the child and wait until it listens."""
+        self._process = subprocess.Popen(
+            self._command(),
+            stdin=subprocess.PIPE,  # the child exits when this pipe closes
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline().strip()
+        if not line:
+            self.stop()
+            raise RuntimeError(f"{type(self).__name__} did not start")
+        self.port = int(line)
+        return self
+
+    def stop(self) -> None:
+        """Stop the child process."""
+        if self._process is None:
+            return
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class WireServer(ChildServer):
     """A mongoeco wire server in a child process; use as a context manager.
 
     Parameters
@@ -40,57 +96,26 @@ class WireServer:
     """
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        super().__init__()
         self._tmp = None if directory is not None else tempfile.TemporaryDirectory(prefix="mongozarr-wire-")
         self.directory = Path(directory if directory is not None else self._tmp.name)  # type: ignore[union-attr]
-        self._process: subprocess.Popen[str] | None = None
-        self.host = "127.0.0.1"
-        self.port = 0
 
-    def start(self) -> WireServer:
-        """Start the server and wait until it accepts connections."""
+    def _command(self) -> list[str]:
         reason = wire_server_available()
         if reason:
             raise RuntimeError(reason)
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "mongozarr.testing", str(self.directory)],
-            stdin=subprocess.PIPE,  # the server exits when this pipe closes
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline().strip()
-        if not line:
-            self.stop()
-            raise RuntimeError("the mongoeco wire server did not start")
-        self.port = int(line)
-        return self
+        return [sys.executable, "-m", "mongozarr.testing", str(self.directory)]
 
     def uri(self, database: str = "zarr") -> str:
         """A URI for ``database`` on this server."""
         return f"mongodb://{self.host}:{self.port}/{database}?directConnection=true"
 
     def stop(self) -> None:
-        """Stop the server process."""
-        if self._process is not None:
-            if self._process.stdin is not None:
-                self._process.stdin.close()
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            self._process = None
+        """Stop the server process and remove its temporary directory."""
+        super().stop()
         if self._tmp is not None:
             self._tmp.cleanup()
-
-    def __enter__(self) -> WireServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+            self._tmp = None
 
 
 async def _serve(directory: str) -> None:
