@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -465,3 +466,27 @@ def _index_names(stage: Any) -> set[str]:
     if isinstance(stage, list):
         return set().union(*(_index_names(v) for v in stage))
     return set()
+
+
+@pytest.mark.wire
+def test_find_over_10000_nodes_on_a_preloaded_wire_server(tmp_path: Path) -> None:
+    """10,000 nodes over the wire: loaded into the server's SQLite file before it starts
+    (inserting them over the wire is quadratic on mongoeco), then found in one command."""
+    from benchmarks.hierarchy import load_into_sqlite
+    from mongozarr.testing import WireServer, wire_server_available
+
+    if reason := wire_server_available():
+        pytest.skip(f"wire tier not run: {reason}")
+    count = 10_000
+    documents = [_full_document("", 3, "group", {}, {}), _full_document("many", 3, "group", {}, {})]
+    documents += [
+        _full_document(f"many/n{i:05d}", 3, "group", {}, {"i": i, "kind": "many"}) for i in range(count)
+    ]
+    load_into_sqlite(tmp_path, {("big", "zarr.nodes"): documents})
+    with WireServer(tmp_path) as server:
+        tree, commands = _monitored_tree(server.uri("big"))
+        tree.count()  # connect, outside the measured call
+        commands.names.clear()
+        nodes = list(tree.find({"kind": "many"}))
+        assert commands.names == ["find"]
+        assert len(nodes) == count and nodes[-1].attrs["i"] == count - 1
