@@ -56,7 +56,7 @@ from pymongo import ReturnDocument
 from zarr.core.array import AsyncArray, parse_array_metadata
 from zarr.core.sync import sync
 
-from mongozarr._documents import decode_value, render_metadata
+from mongozarr._documents import bump_version, decode_value, render_metadata
 from mongozarr._store import MongoStore
 from mongozarr.errors import MongoZarrError
 from mongozarr._lease import DEFAULT_TTL, alease
@@ -351,7 +351,7 @@ def _pieces(start: int, stop: int, step: int) -> list[tuple[int, int, bool]]:
 async def _complete(store: MongoStore, path: str, record_id: str) -> None:
     await store.database()[store.nodes_collection_name].update_one(
         {"_id": path},
-        {"$pull": {_PENDING: {"id": record_id}}, "$inc": {"version": 1}, "$currentDate": {"updated_at": True}},
+        {"$pull": {_PENDING: {"id": record_id}}, **bump_version()},
     )
 
 
@@ -382,7 +382,7 @@ def incomplete_appends(store: MongoStore, path: str) -> list[AppendRegion]:
 async def _forget(store: MongoStore, path: str, record_id: str) -> bool:
     result = await store.database()[store.nodes_collection_name].update_one(
         {"_id": path, f"{_PENDING}.id": record_id},
-        {"$pull": {_PENDING: {"id": record_id}}, "$inc": {"version": 1}, "$currentDate": {"updated_at": True}},
+        {"$pull": {_PENDING: {"id": record_id}}, **bump_version()},
     )
     return bool(result.matched_count)
 

@@ -29,6 +29,7 @@ from mongozarr.errors import DocumentTooLargeError, InvalidMetadataError
 __all__ = [
     "MAX_DOCUMENT_BYTES",
     "MAX_NESTING",
+    "bump_version",
     "METADATA_NAMES",
     "check_document",
     "decode_value",
@@ -179,6 +180,15 @@ def check_document(document: dict[str, Any], what: str) -> None:
         f"{what}: the node document would be {size / 2**20:.1f} MiB, over MongoDB's "
         f"16 MiB limit; its largest part is {culprit} ({culprit_size / 2**20:.1f} MiB)"
     )
+
+
+def bump_version() -> dict[str, Any]:
+    """The update operators every write of a node document carries.
+
+    ``version`` + 1 and the server's time in ``updated_at``: compare-and-set
+    and watchers that poll rely on both.
+    """
+    return {"$inc": {"version": 1}, "$currentDate": {"updated_at": True}}
 
 
 def path_fields(path: str) -> dict[str, Any]:

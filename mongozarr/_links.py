@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from zarr.core.sync import sync
 
+from mongozarr._documents import bump_version
 from mongozarr._keys import prefix_regex
 
 if TYPE_CHECKING:
@@ -76,16 +77,12 @@ async def _nodes(store: MongoStore) -> Any:
     return nodes
 
 
-def _touch() -> dict[str, Any]:
-    return {"$inc": {"version": 1}, "$currentDate": {"updated_at": True}}
-
-
 async def _link(store: MongoStore, source: str, target: str, relation: str) -> bool:
     nodes = await _nodes(store)
     pair = _pair(relation, target)
     result = await nodes.update_one(
         {"_id": _path(source), "links": {"$not": {"$elemMatch": pair}}},
-        {"$addToSet": {"links": pair}, **_touch()},
+        {"$addToSet": {"links": pair}, **bump_version()},
     )
     if result.matched_count:
         return True
@@ -123,7 +120,7 @@ async def _unlink(store: MongoStore, source: str, target: str, relation: str) ->
     nodes = await _nodes(store)
     pair = _pair(relation, target)
     result = await nodes.update_one(
-        {"_id": _path(source), "links": {"$elemMatch": pair}}, {"$pull": {"links": pair}, **_touch()}
+        {"_id": _path(source), "links": {"$elemMatch": pair}}, {"$pull": {"links": pair}, **bump_version()}
     )
     return bool(result.matched_count)
 
@@ -237,7 +234,7 @@ def dangling_links(store: MongoStore, under: str | None = None) -> list[Link]:
 async def _remove(nodes: Any, found: list[Link]) -> None:
     for item in found:
         pair = _pair(item.relation, item.target)
-        await nodes.update_one({"_id": item.source, "links": {"$elemMatch": pair}}, {"$pull": {"links": pair}, **_touch()})
+        await nodes.update_one({"_id": item.source, "links": {"$elemMatch": pair}}, {"$pull": {"links": pair}, **bump_version()})
 
 
 async def _unlink_dangling(store: MongoStore, under: str | None) -> list[Link]:

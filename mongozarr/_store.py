@@ -20,6 +20,7 @@ from mongozarr._batching import Coalescer
 from mongozarr._chunks import ChunkCollection, byte_slice
 from mongozarr._connection import Connection
 from mongozarr._documents import (
+    bump_version,
     check_document,
     decode_value,
     diff_fields,
@@ -511,8 +512,7 @@ class MongoStore(Store):
             {"_id": path},
             {
                 "$set": {field: data},
-                "$inc": {"version": 1},
-                "$currentDate": {"updated_at": True},
+                **bump_version(),
                 "$setOnInsert": {**path_fields(path), "node_type": None, "zarr_format": None},
             },
             upsert=True,
@@ -655,8 +655,7 @@ class MongoStore(Store):
                 {"_id": path, "zarr_format": 2},
                 {
                     "$set": {"consolidated": True},
-                    "$inc": {"version": 1},
-                    "$currentDate": {"updated_at": True},
+                    **bump_version(),
                     "$setOnInsert": {**path_fields(path), "node_type": None},
                 },
                 upsert=True,
@@ -682,7 +681,7 @@ class MongoStore(Store):
                 "node_type": node_type, "metadata": full["metadata"]}
             await db[self._nodes_name].update_one(
                 {"_id": path, "zarr_format": 2, **missing},
-                {"$set": values, "$inc": {"version": 1}, "$currentDate": {"updated_at": True}},
+                {"$set": values, **bump_version()},
             )
         return True
 
@@ -734,7 +733,7 @@ class MongoStore(Store):
             node_type = "array" if name == ".zarray" else "group"
             query = {"_id": path, "zarr_format": 2, "node_type": node_type}
             update = {"$set": {"node_type": None}, "$unset": {"metadata": "", raw_field: ""}}
-        update.update({"$inc": {"version": 1}, "$currentDate": {"updated_at": True}})
+        update.update(bump_version())
         matched = (await nodes.update_one(query, update)).matched_count
         if not matched:
             # Only raw bytes, if anything, at this name.
@@ -1034,7 +1033,7 @@ def _merge_update(path: str, name: str, full: dict[str, Any], base: _Seen | None
             unsets.update(u)
             if not s and not u:
                 on_insert["attributes"] = {}
-    update: dict[str, Any] = {"$inc": {"version": 1}, "$currentDate": {"updated_at": True}}
+    update: dict[str, Any] = bump_version()
     if sets:
         update["$set"] = sets
     if unsets:

@@ -19,7 +19,7 @@ from pymongo.errors import OperationFailure
 from zarr.core.sync import sync
 from zarr.storage import StorePath
 
-from mongozarr._documents import decode_value, escape_key, render_metadata
+from mongozarr._documents import bump_version, decode_value, escape_key, render_metadata
 from mongozarr._keys import prefix_regex
 from mongozarr._store import MongoStore
 from mongozarr.errors import ConflictError, DocumentTooLargeError, NodeNotFoundError, QueryError
@@ -40,7 +40,6 @@ __all__ = ["Tree", "node_from_document", "open_tree"]
 _FIND_BATCH = 25_000
 # MongoDB's codes for an update whose result would exceed 16 MiB.
 _TOO_LARGE_CODES = frozenset({10334, 17419, 17420})
-_BOOKKEEPING = {"$inc": {"version": 1}, "$currentDate": {"updated_at": True}}
 Node = zarr.Array | zarr.Group
 
 
@@ -163,7 +162,7 @@ class Tree:
             raise TypeError(f"{zpath!r} names a node; delete nodes with zarr, attributes with '@'")
         self._store._check_writable()
         field = attribute_field(parsed.attribute)
-        update = {"$unset": {field: ""}, **_BOOKKEEPING}
+        update = {"$unset": {field: ""}, **bump_version()}
         sync(self._write(parsed.node, {field: {"$exists": True}}, update, {"_id": 1}, None, zpath))
 
     def attributes(self, path: str) -> dict[str, Any]:
@@ -276,8 +275,9 @@ class Tree:
         self._store._check_writable()
         update = to_mongo_update(ops)
         check_update_size(update, what)
-        update.setdefault("$inc", {}).update(_BOOKKEEPING["$inc"])
-        update["$currentDate"] = _BOOKKEEPING["$currentDate"]
+        stamp = bump_version()
+        update.setdefault("$inc", {}).update(stamp["$inc"])
+        update["$currentDate"] = stamp["$currentDate"]
         projection = {"attributes": 1, "version": 1} if return_attributes else {"version": 1}
         doc = sync(self._write(node, {}, update, projection, expected_version, what))
         return decode_value(doc.get("attributes") or {}) if return_attributes else None
