@@ -77,6 +77,10 @@ class _Seen:
     version: int | None = None
 
 
+# A node write's (metadata, attributes), as JSON.
+_Content = tuple[dict[str, Any] | None, dict[str, Any] | None]
+
+
 @dataclass
 class _Batches:
     """The request coalescers of one event loop."""
@@ -553,9 +557,9 @@ class MongoStore(Store):
         ):
             seen = None
         if self.compare_and_set:
-            version = await self._write_expecting(db, path, name, full, seen)
+            version = await self._write_expecting(db, path, name, full, (metadata, attributes), seen)
         else:
-            version = await self._write_merging(db, path, name, full, seen)
+            version = await self._write_merging(db, path, name, full, (metadata, attributes), seen)
             if version is None:
                 return False
         if name == ".zattrs" and not attributes:
@@ -568,7 +572,7 @@ class MongoStore(Store):
         return True
 
     async def _write_merging(
-        self, db: Any, path: str, name: str, full: dict[str, Any], seen: _Seen | None
+        self, db: Any, path: str, name: str, full: dict[str, Any], content: _Content, seen: _Seen | None
     ) -> int | None:
         """Send only what changed since ``seen``; the new version, None if another format holds the node."""
         nodes = db[self._nodes_name]
@@ -577,7 +581,7 @@ class MongoStore(Store):
         if fmt == 3:
             query["node_type"] = full["node_type"]
         for base in (seen, None):
-            update = _merge_update(path, name, full, base)
+            update = _merge_update(path, name, full, content, base)
             # A shape change is compare-and-set against the shape this writer
             # read: an Array object cached before another writer appended must
             # not shrink the array back (zarr-python #75, mongozarr.append).
@@ -621,7 +625,7 @@ class MongoStore(Store):
         return 1 if result.matched_count else None
 
     async def _write_expecting(
-        self, db: Any, path: str, name: str, full: dict[str, Any], seen: _Seen | None
+        self, db: Any, path: str, name: str, full: dict[str, Any], content: _Content, seen: _Seen | None
     ) -> int:
         """Compare-and-set: write only over the version this store last saw."""
         nodes = db[self._nodes_name]
@@ -636,7 +640,7 @@ class MongoStore(Store):
             return 1
         doc = await nodes.find_one_and_update(
             {"_id": path, "version": seen.version},
-            _merge_update(path, name, full, seen),
+            _merge_update(path, name, full, content, seen),
             projection={"version": 1},
             return_document=ReturnDocument.AFTER,
         )
@@ -1005,10 +1009,15 @@ def _checked_document(
     return full
 
 
-def _merge_update(path: str, name: str, full: dict[str, Any], base: _Seen | None) -> dict[str, Any]:
-    """The update that brings a node document from ``base`` to ``full``."""
-    metadata = None if "metadata" not in full else decode_value(full["metadata"])
-    attributes = None if "attributes" not in full else decode_value(full["attributes"])
+def _merge_update(
+    path: str, name: str, full: dict[str, Any], content: _Content, base: _Seen | None
+) -> dict[str, Any]:
+    """The update that brings a node document from ``base`` to ``full``.
+
+    ``content`` is ``full``'s (metadata, attributes) as JSON, before encoding,
+    to diff against the base without decoding ``full`` again.
+    """
+    metadata, attributes = content
     sets: dict[str, Any] = {}
     unsets: dict[str, str] = {}
     on_insert: dict[str, Any] = path_fields(path)
