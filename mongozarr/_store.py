@@ -362,10 +362,10 @@ class MongoStore(Store):
         return None if data is None else prototype.buffer.from_bytes(data)
 
     async def _read_chunk(self, db: Any, key: str, byte_range: ByteRequest | None) -> bytes | None:
-        doc = await self._batches().chunk_reads.submit(key)
+        batches = self._batches()
+        doc = await batches.chunk_reads.submit(key)
         if doc is None:
             return None
-        batches = self._batches()
         data = await self._chunks.read_document(db, doc, byte_range, batches.gridfs_reads.submit)
         if data is None:
             # Its GridFS file was replaced while we read: follow the new pointer.
@@ -821,11 +821,14 @@ class MongoStore(Store):
             if doc["_id"] not in emitted:
                 yield doc["_id"]
 
-    async def _node_keys(self, db: Any, query: dict[str, Any]) -> AsyncIterator[str]:
-        nodes = db[self._nodes_name]
+    async def _names_of(self, nodes: Any, query: dict[str, Any]) -> list[tuple[str, list[str]]]:
+        """(path, metadata key names) of the node documents matching ``query``.
+
+        Attributes are not fetched (they can be large); whether a v2 node has
+        ``.zattrs`` is asked separately, and only when there are v2 nodes.
+        """
         docs = await nodes.find(query, _NAMES_PROJECTION).to_list()
         v2_ids = [d["_id"] for d in docs if d["zarr_format"] == 2]
-        with_attributes: set[str] = set()
         if v2_ids:
             with_attributes = {
                 d["_id"]
@@ -833,11 +836,15 @@ class MongoStore(Store):
                     {"_id": {"$in": v2_ids}, "attributes": {"$exists": True}}, {"_id": 1}
                 ).to_list()
             }
-        for doc in docs:
-            if doc["_id"] in with_attributes:
-                doc["attributes"] = {}
-            for name in metadata_names(doc):
-                yield key_of(doc["_id"], name)
+            for doc in docs:
+                if doc["_id"] in with_attributes:
+                    doc["attributes"] = {}
+        return [(doc["_id"], metadata_names(doc)) for doc in docs]
+
+    async def _node_keys(self, db: Any, query: dict[str, Any]) -> AsyncIterator[str]:
+        for path, names in await self._names_of(db[self._nodes_name], query):
+            for name in names:
+                yield key_of(path, name)
 
     async def list_dir(self, prefix: str) -> AsyncIterator[str]:
         # docstring inherited
@@ -846,15 +853,8 @@ class MongoStore(Store):
         prefix = prefix.rstrip("/")
         base = f"{prefix}/" if prefix else ""
         depth = prefix.count("/") + 1 if prefix else 0
-        below = {"$regex": prefix_regex(base)["$regex"]} if base else {"$exists": True}
-        names: list[str] = []
-        own = await nodes.find_one({"_id": prefix}, _NAMES_PROJECTION)
-        if own is not None:
-            if own["zarr_format"] == 2 and await nodes.find_one(
-                {"_id": prefix, "attributes": {"$exists": True}}, {"_id": 1}
-            ):
-                own["attributes"] = {}
-            names.extend(metadata_names(own))
+        below = prefix_regex(base) if base else {"$exists": True}
+        names = [name for _, own in await self._names_of(nodes, {"_id": prefix}) for name in own]
         # Each query below is answered from an index, whatever the directory holds:
         # child nodes by parent; directories of deeper nodes whose intermediate
         # nodes have no document; the arrays below by the chunks' node field.
