@@ -154,11 +154,6 @@ class Connection:
             if loop is None or loop.is_closed():
                 del self._clients[key]
 
-    def close(self) -> None:
-        """Forget the per-loop clients (their sockets close with them)."""
-        with self._guard:
-            self._clients.clear()
-
     def close_clients(self, timeout: float = 2.0) -> None:
         """Close the clients whose event loops still run in other threads.
 

@@ -889,10 +889,6 @@ class MongoStore(Store):
         """Synchronous :meth:`delete` (runs on zarr's event loop thread)."""
         sync(self.delete(key))
 
-    def close(self) -> None:
-        # docstring inherited
-        super().close()
-
 
 async def _scan_children(
     collection: Any, base: str, extra: dict[str, Any] | None = None
