@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from mongozarr.testing import WireServer, wire_server_available
+from tests import raw
 
 REAL_URI_VARIABLE = "MONGOZARR_TEST_URI"
 
@@ -39,19 +40,23 @@ def mock_uri() -> str:
 
 
 @pytest.fixture
-def wire_uri(wire_server: WireServer) -> str:
-    """A fresh database on the wire server."""
-    return wire_server.uri(_fresh_name())
+def wire_uri(wire_server: WireServer) -> Iterator[str]:
+    """A fresh database on the wire server, dropped afterwards."""
+    uri = wire_server.uri(_fresh_name())
+    yield uri
+    raw.drop(uri)
 
 
 @pytest.fixture
-def real_uri() -> str:
-    """A fresh database on the real MongoDB at MONGOZARR_TEST_URI."""
+def real_uri() -> Iterator[str]:
+    """A fresh database on the real MongoDB at MONGOZARR_TEST_URI, dropped afterwards."""
     base = os.environ.get(REAL_URI_VARIABLE)
     if not base:
         pytest.skip(f"real tier not run: {REAL_URI_VARIABLE} is not set (see docker/)")
     parts = urlsplit(base)
-    return urlunsplit(parts._replace(path="/" + _fresh_name()))
+    uri = urlunsplit(parts._replace(path="/" + _fresh_name()))
+    yield uri
+    raw.drop(uri)
 
 
 @pytest.fixture(params=["mock", "wire", "real"])

@@ -28,6 +28,12 @@ def database(uri: str) -> Any:
     return _CLIENTS[server][name]
 
 
+def drop(uri: str) -> None:
+    """Drop the database behind ``uri`` (the wire server slows down as databases pile up)."""
+    db = database(uri)
+    db.client.drop_database(db.name)
+
+
 def read_key(db: Any, key: str, prefix: str = "zarr") -> bytes | None:
     """The bytes at ``key``, read from the documents without MongoStore."""
     path, _, name = key.rpartition("/")

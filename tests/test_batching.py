@@ -53,16 +53,17 @@ async def test_a_failing_batch_reaches_every_waiter_and_the_next_batch_works() -
 
 
 async def test_cancelled_caller_leaves_batch_mates_served() -> None:
-    release = asyncio.Event()
+    started, release = asyncio.Event(), asyncio.Event()
 
     async def run(items: dict[str, object]) -> dict[str, object]:
+        started.set()
         await release.wait()
         return dict.fromkeys(items, 1)
 
     coalescer = Coalescer(run, lambda: 10)
     first = asyncio.ensure_future(coalescer.submit("a"))
     second = asyncio.ensure_future(coalescer.submit("b"))
-    await asyncio.sleep(0.01)
+    await started.wait()  # the batch of both is in flight
     first.cancel()
     release.set()
     assert await second == 1

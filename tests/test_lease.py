@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import time
+import datetime
 
 import pytest
 
@@ -11,6 +10,7 @@ from mongozarr import MongoStore
 from mongozarr.errors import LockTimeout
 from mongozarr import LeaseLost, lease, lease_status
 from tests import raw
+from tests.workers import run_workers, started_together
 
 
 @pytest.fixture(params=["mock", "wire"])
@@ -33,11 +33,18 @@ def test_exclusive_and_fenced(uri: str) -> None:
         assert second.fence == first.fence + 1
 
 
+def _expire(uri: str, name: str) -> None:
+    """Let a lease's time run out (as if its holder had crashed an hour ago)."""
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
+    raw.database(uri)["zarr.locks"].update_one({"_id": name}, {"$set": {"expires_at": past}})
+
+
 def test_expired_lease_is_granted_again_and_old_holder_loses_it(uri: str) -> None:
     store = MongoStore(uri)
-    with lease(store, "job", ttl=0.3) as crashed:
-        # The holder "crashes": it never renews; a waiter gets the lease after expiry.
-        with lease(store, "job", ttl=30, wait=10) as taker:
+    with lease(store, "job", ttl=30) as crashed:
+        # The holder "crashes": it never renews, and its time runs out.
+        _expire(uri, "job")
+        with lease(store, "job", ttl=30, wait=0) as taker:
             assert taker.fence > crashed.fence
             with pytest.raises(LeaseLost):
                 crashed.renew()
@@ -50,9 +57,10 @@ def test_renew_extends_expiry(uri: str) -> None:
     with lease(store, "job", ttl=1) as held:
         before = held.expires_at
         held.renew(ttl=60)
-        assert held.expires_at > before
-        assert raw.database(uri)["zarr.locks"].find_one({"_id": "job"})["owner"] == held.token
-        time.sleep(1.2)  # past the first ttl: the renewal keeps it ours
+        # 59 s later than the first expiry, give or take the time renewing took.
+        assert held.expires_at - before > datetime.timedelta(seconds=50)
+        stored = raw.database(uri)["zarr.locks"].find_one({"_id": "job"})
+        assert stored["owner"] == held.token
         with pytest.raises(LockTimeout):
             with lease(store, "job", wait=0):
                 pass
@@ -69,10 +77,11 @@ def _count_under_lease(uri: str, rounds: int) -> list[int]:
     store = MongoStore(uri)
     counters = raw.database(uri)["counters"]
     fences = []
+    started_together()
     for _ in range(rounds):
-        with lease(store, "counter", ttl=30, wait=60) as held:
+        with lease(store, "counter", ttl=30, wait=None) as held:
             value = counters.find_one({"_id": "c"})["n"]
-            time.sleep(0.005)  # widen the window a lost update would need
+            counters.find_one({"_id": "c"})  # one more round trip inside the window
             counters.update_one({"_id": "c"}, {"$set": {"n": value + 1}})
             fences.append(held.fence)
     return fences
@@ -81,8 +90,7 @@ def _count_under_lease(uri: str, rounds: int) -> list[int]:
 def test_lease_excludes_across_processes(server_uri: str) -> None:
     raw.database(server_uri)["counters"].insert_one({"_id": "c", "n": 0})
     workers, rounds = 4, 8
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        results = pool.starmap(_count_under_lease, [(server_uri, rounds)] * workers)
+    results = run_workers(_count_under_lease, [(server_uri, rounds)] * workers)
     fences = [f for r in results for f in r]
     assert raw.database(server_uri)["counters"].find_one({"_id": "c"})["n"] == workers * rounds
     assert sorted(fences) == list(range(1, workers * rounds + 1))

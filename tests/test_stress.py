@@ -1,16 +1,14 @@
 """Many writers at once on the wire tier: no lost update, no lost or doubled row.
 
-Eight processes run a mix of operations against one hierarchy until a shared
-deadline: atomic attribute operators (raw ``$inc``/``$push``), plain zarr
-attribute writes through ``MongoStore``, atomic appends, child array
-creation and link registration. Afterwards the invariants are checked
-against what every worker reports it did.
+Eight processes start together (on a barrier) and each runs the same fixed
+number of mixed operations against one hierarchy: atomic attribute operators
+(raw ``$inc``/``$push``), plain zarr attribute writes through ``MongoStore``,
+atomic appends, child array creation and link registration. Afterwards the
+invariants are checked against what every worker reports it did.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import time
 from collections import Counter
 from typing import Any
 
@@ -20,11 +18,11 @@ import zarr
 
 from mongozarr import MongoStore, append, backlinks, incomplete_appends, link, links
 from tests import raw
+from tests.workers import run_workers, started_together
 
 WORKERS = 8
-# Seconds every worker keeps going, counted from a deadline shared by all, so
-# the processes overlap even though they start one after another.
-SECONDS = 12.0
+# Operations per worker, five kinds in turn.
+OPERATIONS = 50
 CHUNK = 4
 FILL = -1
 
@@ -39,14 +37,14 @@ def _setup(uri: str) -> None:
     root.create_array("series", shape=(0, 2), chunks=(CHUNK, 2), dtype="int64", fill_value=FILL)
 
 
-def _worker(uri: str, worker: int, deadline: float) -> dict[str, Any]:
+def _worker(uri: str, worker: int) -> dict[str, Any]:
     store = MongoStore(uri)
     nodes = raw.database(uri)["zarr.nodes"]
     meta = zarr.open_group(store, path="meta", mode="r+")  # opened once: goes stale
     series = zarr.open_array(store, path="series", mode="r+")
     done: dict[str, Any] = {"incs": 0, "log": [], "attrs": {}, "rows": [], "children": [], "links": []}
-    i = 0
-    while time.time() < deadline:
+    started_together()
+    for i in range(OPERATIONS):
         op = (worker + i) % 5
         if op == 0:
             nodes.update_one(
@@ -73,22 +71,20 @@ def _worker(uri: str, worker: int, deadline: float) -> dict[str, Any]:
             link(store, "series", target, "derived")
             link(store, "series", "children", "derived")  # every worker: must appear once
             done["links"].append(target)
-        i += 1
     return done
 
 
 def _run(uri: str) -> list[dict[str, Any]]:
     _setup(uri)
-    deadline = time.time() + SECONDS
-    with multiprocessing.get_context("spawn").Pool(WORKERS) as pool:
-        return pool.starmap(_worker, [(uri, w, deadline) for w in range(WORKERS)])
+    return run_workers(_worker, [(uri, w) for w in range(WORKERS)])
 
 
 def test_many_writers_keep_every_update(server_uri: str) -> None:
     results = _run(server_uri)
     store = MongoStore(server_uri)
     db = raw.database(server_uri)
-    assert all(sum(len(r[k]) for k in ("log", "attrs", "rows", "children")) > 0 for r in results)
+    # Every worker did every kind of operation (ten of each, the first link after its first child).
+    assert all(r["incs"] and all(r[k] for k in ("attrs", "rows", "children", "links")) for r in results)
 
     # Atomic operators: nothing lost.
     root = zarr.open_group(store, mode="r")
