@@ -23,6 +23,7 @@ from mongozarr._watch import ChangeEvent, Watch, watch
 from mongozarr._stores import open_store
 from mongozarr._transfer import CopyError, CopyEvent, CopyReport, copy, export, import_
 from mongozarr.errors import (
+    AmbiguousWriteWarning,
     ConflictError,
     DocumentTooLargeError,
     InvalidMetadataError,
@@ -35,6 +36,7 @@ from mongozarr.errors import (
 from mongozarr.tree import Tree, open_tree
 
 __all__ = [
+    "AmbiguousWriteWarning",
     "AppendRegion",
     "ChangeEvent",
     "Lease",

@@ -20,9 +20,9 @@ __all__ = ["Coalescer"]
 
 K = TypeVar("K", bound=Hashable)
 
-#: A batch function gets the distinct items of one batch (with their payloads,
-#: the last one submitted per item) and returns a result or an exception per item.
-BatchFunction = Callable[[dict[K, Any]], Awaitable[dict[K, Any]]]
+#: A batch function gets the distinct items of one batch, each with the payloads
+#: submitted for it in order, and returns a result or an exception per item.
+BatchFunction = Callable[[dict[K, list[Any]]], Awaitable[dict[K, Any]]]
 
 
 class Coalescer(Generic[K]):
@@ -34,7 +34,7 @@ class Coalescer(Generic[K]):
     def __init__(self, run_batch: BatchFunction[K], max_batch: Callable[[], int]) -> None:
         self._run_batch = run_batch
         self._max_batch = max_batch
-        self._pending: dict[K, tuple[Any, list[asyncio.Future[Any]]]] = {}
+        self._pending: dict[K, tuple[list[Any], list[asyncio.Future[Any]]]] = {}
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.batches = 0
@@ -44,12 +44,12 @@ class Coalescer(Generic[K]):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if item in self._pending:
-            # The same item twice in one turn: the later payload wins (as if
-            # the first request had been served and then overwritten).
-            _, waiters = self._pending[item]
-            self._pending[item] = (payload, [*waiters, future])
+            # The same item twice in one turn: one request, every payload kept in order.
+            payloads, waiters = self._pending[item]
+            payloads.append(payload)
+            waiters.append(future)
         else:
-            self._pending[item] = (payload, [future])
+            self._pending[item] = ([payload], [future])
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._flush)
@@ -65,10 +65,10 @@ class Coalescer(Generic[K]):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _serve(self, batch: dict[K, tuple[Any, list[asyncio.Future[Any]]]]) -> None:
+    async def _serve(self, batch: dict[K, tuple[list[Any], list[asyncio.Future[Any]]]]) -> None:
         self.batches += 1
         try:
-            results = await self._run_batch({item: payload for item, (payload, _) in batch.items()})
+            results = await self._run_batch({item: payloads for item, (payloads, _) in batch.items()})
         except BaseException as error:  # delivered to every waiter of this batch, never swallowed
             for _, waiters in batch.values():
                 for waiter in waiters:

@@ -322,23 +322,3 @@ def json_equal(a: Any, b: Any) -> bool:
     if a == b:
         return True
     return json.dumps(a, sort_keys=True, allow_nan=True) == json.dumps(b, sort_keys=True, allow_nan=True)
-
-
-def diff_fields(
-    field: str, base: dict[str, Any] | None, new: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Per-key ``$set`` and ``$unset`` that turn ``base`` into ``new``.
-
-    With no base (nothing read), every key of ``new`` is set and none is
-    removed: a blind writer never erases keys it did not know about.
-    """
-    sets: dict[str, Any] = {}
-    unsets: dict[str, str] = {}
-    base = base or {}
-    for key, value in new.items():
-        if key not in base or not json_equal(base[key], value):
-            sets[f"{field}.{escape_key(key)}"] = encode_value(value, key)
-    for key in base:
-        if key not in new:
-            unsets[f"{field}.{escape_key(key)}"] = ""
-    return sets, unsets

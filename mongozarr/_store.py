@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime
 import json
+import warnings
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pymongo import ReplaceOne, ReturnDocument
@@ -22,22 +24,22 @@ from mongozarr._connection import Connection
 from mongozarr._documents import (
     bump_version,
     check_document,
-    decode_value,
-    diff_fields,
-    encode_value,
     consolidated_entries,
+    decode_value,
+    encode_value,
+    escape_key,
     is_consolidated,
     metadata_content,
     metadata_names,
-    escape_key,
     parse_metadata,
     path_fields,
     raw_metadata,
     render_metadata,
 )
 from mongozarr._external import ExternalChunks, open_chunk_store
-from mongozarr.errors import ConflictError
-from mongozarr._keys import guess_node, key_of, metadata_key, prefix_regex, split_key
+from mongozarr._keys import guess_node, key_of, metadata_key, prefix_regex
+from mongozarr._views import DELETE, SHAPE, Content, Plan, Views
+from mongozarr.errors import AmbiguousWriteWarning, ConflictError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterable
@@ -60,25 +62,15 @@ _DUPLICATE_KEY = 11000
 _NAMES_PROJECTION = {"zarr_format": 1, "node_type": 1, "consolidated": 1, "raw": 1}
 # Indexes are created once per (process, database, prefix).
 _INDEXED: set[tuple[Any, ...]] = set()
-
-
-@dataclass
-class _Seen:
-    """What this store last read or wrote of one node document.
-
-    The base against which a rewritten ``zarr.json`` is diffed, so that only
-    the keys this writer changed are sent and other writers' keys survive.
-    """
-
-    zarr_format: int
-    node_type: str | None
-    metadata: dict[str, Any] | None
-    attributes: dict[str, Any] | None
-    version: int | None = None
-
-
-# A node write's (metadata, attributes), as JSON.
-_Content = tuple[dict[str, Any] | None, dict[str, Any] | None]
+# The metadata key zarr reads to build an object of each (format, node type).
+_PRIMARY_NAME = {(3, "group"): "zarr.json", (3, "array"): "zarr.json", (2, "group"): ".zgroup", (2, "array"): ".zarray"}
+# The parts of a node's content each metadata key carries.
+_PARTS = {
+    "zarr.json": ("metadata", "attributes"),
+    ".zarray": ("metadata",),
+    ".zgroup": ("metadata",),
+    ".zattrs": ("attributes",),
+}
 
 
 @dataclass
@@ -89,6 +81,54 @@ class _Batches:
     chunk_reads: Coalescer[str]
     chunk_writes: Coalescer[str]
     gridfs_reads: Coalescer[tuple[Any, int, int]]
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One read of node metadata that hands a view out: which store asked, for which key."""
+
+    views: Views
+    name: str
+
+
+class _Handout:
+    """A node document read in one batch, with the objects it builds per store.
+
+    ``tokens`` counts, per store's views, the objects zarr builds from this
+    read; each consolidated read of a group takes one to record the members'
+    views once per group object.
+    """
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+        self.tokens: dict[int, int] = {}
+
+    def take(self, views: Views) -> bool:
+        left = self.tokens.get(id(views), 0)
+        if left <= 0:
+            return False
+        self.tokens[id(views)] = left - 1
+        return True
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = path.split("/")[:-1] if path else []
+    return [""] + ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _holders(doc: dict[str, Any], names: list[str]) -> int:
+    """How many zarr objects the reads of ``names`` in one batch build from ``doc``.
+
+    zarr builds one per read of the node's own key (``zarr.json``, ``.zarray``
+    or ``.zgroup``). ``zarr.open`` first tries the other node type: a v3
+    group asked for ``.zarray`` (a v3 array for ``.zgroup``) in the same
+    batch is that probe, which builds nothing.
+    """
+    fmt, node_type = doc.get("zarr_format"), doc.get("node_type")
+    count = names.count(_PRIMARY_NAME.get((fmt, node_type), ""))
+    if fmt == 3:
+        count -= names.count(".zarray" if node_type == "group" else ".zgroup")
+    return max(count, 0)
 
 
 def _now() -> datetime.datetime:
@@ -127,17 +167,25 @@ class MongoStore(Store):
         takes two queries (groups consolidated with
         ``zarr.consolidate_metadata`` are served that way regardless).
     compare_and_set
-        If True, a metadata write succeeds only over the node version this
-        store last read or wrote, and raises :class:`~mongozarr.ConflictError`
+        If True, a metadata write succeeds only over the node version the
+        writing object read, and raises :class:`~mongozarr.ConflictError`
         otherwise, instead of merging with what other writers changed.
 
-    Warnings
-    --------
-    A rewrite of ``zarr.json`` is merged key by key against the version this
-    store instance last read or wrote. Two zarr objects of one node that share
-    a store instance therefore share that base; concurrent writers should use
-    separate processes or separate store instances (or the atomic operators of
-    :class:`mongozarr.Tree`).
+    Notes
+    -----
+    zarr rewrites a node's whole ``zarr.json`` from the copy its ``Group`` or
+    ``Array`` object holds; the store sends only what that object changed
+    (``$set``/``$unset`` of attribute keys and metadata fields, one
+    ``findAndModify``), so other writers' keys, counters, pushed values,
+    links and appended rows survive, however many zarr objects, threads and
+    :class:`~mongozarr.Tree` calls share this store. To know what an object
+    changed, the store keeps per node the versions zarr objects may hold and
+    reads a write as coming from the closest one (:mod:`mongozarr._views`).
+    A resize is compare-and-set against the shape that version holds. A
+    write it cannot attribute for certain makes only the changes every
+    reading agrees on and reports the rest with
+    :class:`~mongozarr.AmbiguousWriteWarning`; an unattributable resize
+    raises :class:`~mongozarr.ConflictError` and writes nothing.
     """
 
     supports_writes: bool = True
@@ -180,7 +228,8 @@ class MongoStore(Store):
             else ExternalChunks(prefix, inline_threshold, open_chunk_store(chunks, read_only))
         )
         self._nodes_name = f"{prefix}.nodes"
-        self._seen: dict[str, _Seen] = {}
+        # What zarr objects of this store hold of each node: the merge bases.
+        self._views = Views()
         self._arrays: set[str] = set()
         # Node paths this store last read as absent: a write there is a creation.
         self._absent: set[str] = set()
@@ -242,6 +291,20 @@ class MongoStore(Store):
             chunks=state.get("chunks"),
         )
 
+    def sibling(self) -> MongoStore:
+        """Another store on the same data with the same options, for other zarr objects.
+
+        It shares this store's connections and request batching, and keeps its
+        own record of the node versions its zarr objects hold (their merge
+        bases), so objects built through it (as :class:`~mongozarr.Tree` does)
+        never stand in for objects built through this one. It compares equal
+        to this store.
+        """
+        other = copy.copy(self)
+        other._views = Views()
+        other._absent = set(self._absent)
+        return other
+
     @property
     def connection(self) -> Connection:
         """Where this store's documents live."""
@@ -278,9 +341,27 @@ class MongoStore(Store):
     def _chunks_per_reply(self) -> int:
         return max(1, min(_MAX_KEYS_PER_QUERY, _REPLY_BYTES // self._size_hint))
 
-    async def _fetch_nodes(self, paths: dict[str, None]) -> dict[str, Any]:
-        docs = await self._nodes().find({"_id": {"$in": list(paths)}}).to_list()
-        return {doc["_id"]: doc for doc in docs}
+    async def _fetch_nodes(self, requests: dict[str, list[_Read | None]]) -> dict[str, _Handout]:
+        """Read the node documents of one batch, and record the views zarr builds objects from."""
+        docs = await self._nodes().find({"_id": {"$in": list(requests)}}).to_list()
+        found = {doc["_id"]: _Handout(doc) for doc in docs}
+        # zarr reads a node it is about to create together with all its
+        # ancestors, to check that none is an array: those reads build no object.
+        checked = {ancestor for path in requests if path not in found for ancestor in _ancestors(path)}
+        for path, handout in found.items():
+            if path in checked:
+                continue
+            reads: dict[int, tuple[Views, list[str]]] = {}
+            for read in requests[path]:
+                if read is not None:
+                    reads.setdefault(id(read.views), (read.views, []))[1].append(read.name)
+            for views, names in reads.values():
+                holders = _holders(handout.doc, names)
+                content = _content_of(handout.doc) if holders else None
+                if content is not None:
+                    views.served(path, content, handout.doc.get("version"), holders)
+                    handout.tokens[id(views)] = holders
+        return found
 
     async def _fetch_chunks(self, keys: dict[str, None]) -> dict[str, Any]:
         collection = self.database()[self._chunks.name]
@@ -299,7 +380,9 @@ class MongoStore(Store):
         else:
             self._size_hint = max(self._size_hint, size)
 
-    async def _write_chunks(self, items: dict[str, tuple[str, bytes]]) -> dict[str, Any]:
+    async def _write_chunks(self, requests: dict[str, list[tuple[str, bytes]]]) -> dict[str, Any]:
+        # One key written twice in one turn: the later value wins, as if written after.
+        items = {key: payloads[-1] for key, payloads in requests.items()}
         db = self.database()
         keys = list(items)
         # Only documents without a GridFS file (or external object) are replaced
@@ -355,7 +438,7 @@ class MongoStore(Store):
         if meta is None:
             data = await self._read_chunk(db, key, byte_range)
         else:
-            data = await self._read_metadata(db, *meta)
+            data = await self._read_metadata(db, *meta, hand_out=True)
             if data is not None:
                 start, stop = byte_slice(len(data), byte_range)
                 data = data[start:stop]
@@ -372,13 +455,19 @@ class MongoStore(Store):
             data = await self._chunks.read(db, key, byte_range)
         return data
 
-    async def _read_metadata(self, db: Any, path: str, name: str) -> bytes | None:
-        doc = await self._batches().node_reads.submit(path)
-        if doc is None:
+    async def _read_metadata(self, db: Any, path: str, name: str, *, hand_out: bool = False) -> bytes | None:
+        """The bytes of metadata ``name`` of node ``path``.
+
+        ``hand_out``: a zarr object is built from them (``get``, not ``getsize``),
+        so the node's content becomes a view that object holds.
+        """
+        handout = await self._batches().node_reads.submit(path, _Read(self._views, name) if hand_out else None)
+        if handout is None:
             self._absent.add(path)
             return None
+        doc = handout.doc
         self._absent.discard(path)
-        self._remember(doc)
+        self._learn(doc)
         raw = raw_metadata(doc, name)
         if raw is not None:
             return raw
@@ -393,7 +482,13 @@ class MongoStore(Store):
         ):
             # Consolidated metadata is never stored: it is built from the live
             # documents of the subtree, so it cannot go stale.
-            entries = consolidated_entries(path, await self._subtree(db, path), doc["zarr_format"])
+            descendants = await self._subtree(db, path)
+            if hand_out and handout.take(self._views):
+                # zarr builds the members from these entries without reading
+                # them, every member object of one group sharing its entry.
+                for descendant in descendants:
+                    self.note_view(descendant)
+            entries = consolidated_entries(path, descendants, doc["zarr_format"])
             if name == ".zmetadata":
                 own = {n: metadata_content(doc, n) for n in metadata_names(doc) if n != ".zmetadata"}
                 content["metadata"] = {**own, **entries}
@@ -407,22 +502,29 @@ class MongoStore(Store):
         query = {"_id": prefix_regex(path + "/")} if path else {"_id": {"$ne": ""}}
         return await db[self._nodes_name].find(query).to_list()
 
-    def _remember(self, doc: dict[str, Any]) -> None:
-        attributes = doc.get("attributes")
+    def note_view(self, document: dict[str, Any]) -> None:
+        """Record that a zarr object was built from this node document.
+
+        Its content then counts as a view that object may hold, a candidate
+        merge base for the object's later writes (see :mod:`mongozarr._views`).
+        Call it when building zarr objects from documents read another way
+        (as :class:`~mongozarr.Tree` does); zarr's own reads record themselves.
+        """
+        content = _content_of(document)
+        if content is not None:
+            self._views.served(document["_id"], content, document.get("version"), 1)
+
+    def _learn(self, doc: dict[str, Any]) -> None:
+        """Learn from a node document read: whether it is an array, how big its chunks are."""
         metadata = doc.get("metadata")
-        self._seen[doc["_id"]] = _Seen(
-            doc["zarr_format"],
-            doc.get("node_type"),
-            None if metadata is None else decode_value(metadata),
-            None if attributes is None else decode_value(attributes),
-            doc.get("version"),
-        )
         if doc.get("node_type") == "array":
             self._arrays.add(doc["_id"])
             estimate = _chunk_bytes(doc["zarr_format"], metadata or {})
             if estimate is not None:
                 # Stored chunks are at most about their uncompressed size.
                 self._learn_size(min(estimate, self.inline_threshold) if self.inline_threshold else estimate)
+        else:
+            self._arrays.discard(doc["_id"])
 
     async def get_partial_values(
         self,
@@ -533,12 +635,12 @@ class MongoStore(Store):
             await self._chunks.write_if_absent(db, key, guess_node(key, self._arrays), data)
             return
         path, name = meta
-        seen = self._seen.get(path)
-        if seen is not None and seen.node_type and name in ("zarr.json", ".zgroup", ".zarray"):
+        if name in ("zarr.json", ".zgroup", ".zarray") and any(
+            node_type and (name == "zarr.json") == (fmt == 3) for fmt, node_type in self._views.kinds(path)
+        ):
             # This store has just read the node there (zarr re-asserts every
             # parent group on each create): nothing to write, no round trip.
-            if (name == "zarr.json") == (seen.zarr_format == 3):
-                return
+            return
         if await self.exists(key):
             return
         content = parse_metadata(name, data)
@@ -551,15 +653,13 @@ class MongoStore(Store):
             return await self._mark_consolidated(db, path)
         fmt, node_type, metadata, attributes = _split_content(name, content)
         full = _checked_document(path, fmt, node_type, metadata, attributes)
-        seen = self._seen.get(path)
-        if seen is not None and (
-            seen.zarr_format != fmt or (node_type and seen.node_type not in (None, node_type))
-        ):
-            seen = None
+        written = Content(fmt, node_type, metadata, attributes)
+        plan = self._views.plan(path, written, _PARTS[name])
+        _report_withheld(path, plan)
         if self.compare_and_set:
-            version = await self._write_expecting(db, path, name, full, (metadata, attributes), seen)
+            version = await self._write_expecting(db, path, name, full, plan)
         else:
-            version = await self._write_merging(db, path, name, full, (metadata, attributes), seen)
+            version = await self._write_merging(db, path, name, full, plan)
             if version is None:
                 return False
         if name == ".zattrs" and not attributes:
@@ -568,32 +668,34 @@ class MongoStore(Store):
                 {"_id": path, "zarr_format": 2, "attributes": {"$exists": False}},
                 {"$set": {"attributes": {}}},
             )
-        self._note_written(path, fmt, node_type, metadata, attributes, name, version)
+        self._views.wrote(path, plan, _held_after(written, name, plan.base), version)
+        self._absent.discard(path)
+        if node_type == "array":
+            self._arrays.add(path)
+        elif node_type == "group":
+            self._arrays.discard(path)
         return True
 
     async def _write_merging(
-        self, db: Any, path: str, name: str, full: dict[str, Any], content: _Content, seen: _Seen | None
+        self, db: Any, path: str, name: str, full: dict[str, Any], plan: Plan
     ) -> int | None:
-        """Send only what changed since ``seen``; the new version, None if another format holds the node."""
+        """Send only what the writer changed; the new version, None if another format holds the node."""
         nodes = db[self._nodes_name]
         fmt = full["zarr_format"]
         query: dict[str, Any] = {"_id": path, "zarr_format": fmt}
         if fmt == 3:
             query["node_type"] = full["node_type"]
-        for base in (seen, None):
-            update = _merge_update(path, name, full, content, base)
-            # A shape change is compare-and-set against the shape this writer
-            # read: an Array object cached before another writer appended must
-            # not shrink the array back (zarr-python #75, mongozarr.append).
-            shape_read = _shape_read(update, base, full)
-            if base is None and shape_read is not None and path not in self._absent:
-                await _check_shape(nodes, query, path, shape_read)
-            guard = {} if base is None or shape_read is None else {"metadata.shape": shape_read}
+        if plan.base is not None:
+            if not plan.changes:
+                return plan.base.version  # a repeat of what the writer saw: nothing to send
+            # A resize is compare-and-set against the shape the writer read:
+            # an Array object cached before another writer appended must not
+            # shrink the array back (mongozarr.append).
+            guard = _shape_guard(plan)
             try:
                 doc = await nodes.find_one_and_update(
                     {**query, **guard},
-                    update,
-                    upsert=base is None,
+                    _merge_update(path, name, full, plan.changes),
                     projection={"version": 1},
                     return_document=ReturnDocument.AFTER,
                 )
@@ -602,9 +704,28 @@ class MongoStore(Store):
             if doc is not None:
                 return int(doc["version"])
             if guard:
-                await _check_shape(nodes, query, path, shape_read)
-            # The document we had read is gone: write it whole.
-        raise AssertionError("unreachable: an upsert always returns a document")
+                try:
+                    await _check_shape(nodes, query, path, [encode_value(shape) for shape in plan.resize_from])
+                except ConflictError:
+                    if plan.otherwise is None:
+                        raise
+                    return plan.otherwise.version  # the other reading: a repeat, nothing to write
+            # The document the writer read is gone: write it whole.
+        changes = _blind_changes(full, name)
+        shape = _blind_shape(full)
+        if shape is not None and path not in self._absent:
+            await _check_shape(nodes, query, path, [shape])
+        try:
+            doc = await nodes.find_one_and_update(
+                query,
+                _merge_update(path, name, full, changes),
+                upsert=True,
+                projection={"version": 1},
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            return await self._replace_node(nodes, path, name, full)
+        return int(doc["version"])
 
     async def _replace_node(self, nodes: Any, path: str, name: str, full: dict[str, Any]) -> int | None:
         """Another kind of node holds ``path``: replace it if it has our format or only raw bytes.
@@ -625,11 +746,12 @@ class MongoStore(Store):
         return 1 if result.matched_count else None
 
     async def _write_expecting(
-        self, db: Any, path: str, name: str, full: dict[str, Any], content: _Content, seen: _Seen | None
+        self, db: Any, path: str, name: str, full: dict[str, Any], plan: Plan
     ) -> int:
-        """Compare-and-set: write only over the version this store last saw."""
+        """Compare-and-set: write only over the version the writer read."""
         nodes = db[self._nodes_name]
-        if seen is None or seen.version is None:
+        base = plan.base
+        if base is None or base.version is None:
             try:
                 await nodes.insert_one(full)
             except DuplicateKeyError:
@@ -638,9 +760,14 @@ class MongoStore(Store):
                     "read it first, or write without compare_and_set"
                 ) from None
             return 1
+        if not plan.certain:
+            raise ConflictError(
+                f"node {path!r}: this write could come from more than one version this store "
+                "handed out, so it cannot be compared with one; re-open the node and retry"
+            )
         doc = await nodes.find_one_and_update(
-            {"_id": path, "version": seen.version},
-            _merge_update(path, name, full, content, seen),
+            {"_id": path, "version": base.version},
+            _merge_update(path, name, full, plan.changes),
             projection={"version": 1},
             return_document=ReturnDocument.AFTER,
         )
@@ -648,7 +775,7 @@ class MongoStore(Store):
             current = await nodes.find_one({"_id": path}, {"version": 1})
             now = "deleted" if current is None else f"at version {current['version']}"
             raise ConflictError(
-                f"node {path!r} changed since this store read version {seen.version} (now {now})"
+                f"node {path!r} changed since this store read version {base.version} (now {now})"
             )
         return int(doc["version"])
 
@@ -689,36 +816,10 @@ class MongoStore(Store):
             )
         return True
 
-    def _note_written(
-        self,
-        path: str,
-        fmt: int,
-        node_type: str | None,
-        metadata: dict[str, Any] | None,
-        attributes: dict[str, Any] | None,
-        name: str,
-        version: int | None,
-    ) -> None:
-        seen = self._seen.get(path)
-        if name == ".zattrs":
-            if seen is None or seen.zarr_format != 2:
-                seen = _Seen(2, None, None, None)
-            seen.attributes = attributes
-        else:
-            kept = seen.attributes if seen is not None and seen.zarr_format == fmt and fmt == 2 else None
-            seen = _Seen(fmt, node_type, metadata, attributes if fmt == 3 else kept)
-        seen.version = version
-        self._seen[path] = seen
-        self._absent.discard(path)
-        if node_type == "array":
-            self._arrays.add(path)
-        else:
-            self._arrays.discard(path)
-
     async def _drop_metadata(self, db: Any, path: str, name: str) -> None:
         """Remove metadata ``name`` (structured or raw) from the node document at ``path``."""
         nodes = db[self._nodes_name]
-        self._seen.pop(path, None)
+        self._views.forget(path)
         self._arrays.discard(path)
         raw_field = f"raw.{escape_key(name)}"
         if name == "zarr.json":
@@ -774,8 +875,7 @@ class MongoStore(Store):
         db = self.database()
         await db[self._nodes_name].delete_many(self._node_prefix_query(prefix, own_node_only=True))
         await self._chunks.delete_prefix(db, prefix)
-        for path in [p for p in self._seen if key_of(p, "").startswith(prefix) or not prefix]:
-            del self._seen[path]
+        self._views.forget_prefix(prefix)
         self._arrays = {p for p in self._arrays if prefix and not key_of(p, "").startswith(prefix)}
 
     async def clear(self) -> None:
@@ -784,7 +884,7 @@ class MongoStore(Store):
         db = self.database()
         await db[self._nodes_name].delete_many({})
         await self._chunks.clear(db)
-        self._seen.clear()
+        self._views.forget_prefix("")
         self._arrays.clear()
 
     # ---------------------------------------------------------------- listing
@@ -918,28 +1018,58 @@ async def _scan_children(
                 return
 
 
-def _shape_read(update: dict[str, Any], base: _Seen | None, full: dict[str, Any]) -> list[Any] | None:
-    """The array shape a metadata write assumes is stored, if it sets one.
+def _report_withheld(path: str, plan: Plan) -> None:
+    """Warn about the changes of an ambiguous write that were not made."""
+    if not plan.withheld:
+        return
+    withheld = ", ".join(f"{part} {'(whole)' if key is None else repr(key)}" for part, key in plan.withheld)
+    message = (
+        f"node {path!r}: this metadata write could come from more than one version "
+        f"that zarr objects of this store hold, and they disagree on: {withheld}. "
+        "Those changes were not made, so no other writer's change is undone; the "
+        "rest was merged. Repeat them through an object opened on store.sibling(), "
+        "or with mongozarr.Tree"
+    )
+    warnings.warn(AmbiguousWriteWarning(message, path, tuple(plan.withheld)), stacklevel=4)
 
-    With a base, that is the base's shape when the write changes it; a blind
-    write (no base) assumes the shape it writes.
-    """
+
+def _shape_guard(plan: Plan) -> dict[str, Any]:
+    """The filter that makes a resize compare-and-set against the shapes the writer may have read."""
+    if SHAPE not in plan.changes:
+        return {}
+    shapes = [encode_value(shape) for shape in plan.resize_from]
+    if len(shapes) == 1:
+        return {"metadata.shape": shapes[0]}
+    # Whole-array equality per shape ($in with array values is not portable).
+    return {"$or": [{"metadata.shape": shape} for shape in shapes]}
+
+
+def _blind_shape(full: dict[str, Any]) -> list[Any] | None:
+    """The shape a write from an object this store knows nothing about assumes is stored."""
     if full.get("node_type") != "array":
         return None
-    if base is None:
-        return (full.get("metadata") or {}).get("shape")
-    if "metadata.shape" not in update.get("$set", {}) or base.metadata is None:
-        return None
-    return encode_value(base.metadata.get("shape"))
+    return (full.get("metadata") or {}).get("shape")
 
 
-async def _check_shape(nodes: Any, query: dict[str, Any], path: str, expected: list[Any]) -> None:
-    """Raise ConflictError if the array at ``path`` is stored with another shape."""
+def _blind_changes(full: dict[str, Any], name: str) -> dict[tuple[str, str | None], Any]:
+    """A write with no known base: its metadata whole, its attributes key by key, nothing removed."""
+    changes: dict[tuple[str, str | None], Any] = {}
+    if name != ".zattrs" and "metadata" in full:
+        changes[("metadata", None)] = decode_value(full["metadata"])
+    if name in ("zarr.json", ".zattrs"):
+        for key, value in decode_value(full.get("attributes") or {}).items():
+            changes[("attributes", key)] = value
+    return changes
+
+
+async def _check_shape(nodes: Any, query: dict[str, Any], path: str, shapes: list[Any]) -> None:
+    """Raise ConflictError if the array at ``path`` is stored with none of ``shapes`` (those the writer may have read)."""
     doc = await nodes.find_one({**query, "node_type": "array"}, {"metadata.shape": 1})
     stored = None if doc is None else (doc.get("metadata") or {}).get("shape")
-    if doc is not None and stored != expected:
+    if doc is not None and stored not in shapes:
+        read = " or ".join(str(tuple(shape)) for shape in shapes)
         raise ConflictError(
-            f"array {path!r} now has shape {tuple(stored or ())}, not {tuple(expected)} as this "
+            f"array {path!r} now has shape {tuple(stored or ())}, not {read} as this "
             "writer read it (another writer appended or resized it): re-open the array and retry"
         )
 
@@ -1006,14 +1136,9 @@ def _checked_document(
 
 
 def _merge_update(
-    path: str, name: str, full: dict[str, Any], content: _Content, base: _Seen | None
+    path: str, name: str, full: dict[str, Any], changes: dict[tuple[str, str | None], Any]
 ) -> dict[str, Any]:
-    """The update that brings a node document from ``base`` to ``full``.
-
-    ``content`` is ``full``'s (metadata, attributes) as JSON, before encoding,
-    to diff against the base without decoding ``full`` again.
-    """
-    metadata, attributes = content
+    """The update that applies ``changes`` to the node document at ``path``."""
     sets: dict[str, Any] = {}
     unsets: dict[str, str] = {}
     on_insert: dict[str, Any] = path_fields(path)
@@ -1021,23 +1146,18 @@ def _merge_update(
         on_insert["node_type"] = None
     else:
         sets["node_type"] = full["node_type"]
-        if base is None or base.metadata is None:
-            sets["metadata"] = full["metadata"]
+    for (part, key), value in changes.items():
+        if part == "node_type":
+            continue  # set above, with every metadata write
+        field = part if key is None else f"{part}.{escape_key(key)}"
+        if value is DELETE:
+            unsets[field] = ""
         else:
-            s, u = diff_fields("metadata", base.metadata, metadata or {})
-            sets.update(s)
-            unsets.update(u)
-    if name in ("zarr.json", ".zattrs"):
-        base_attributes = None if base is None else base.attributes
-        if attributes is None:
-            if base_attributes is not None:
-                unsets["attributes"] = ""
-        else:
-            s, u = diff_fields("attributes", base_attributes, attributes)
-            sets.update(s)
-            unsets.update(u)
-            if not s and not u:
-                on_insert["attributes"] = {}
+            sets[field] = encode_value(value, part if key is None else key)
+    if name in ("zarr.json", ".zattrs") and "attributes" in full and not any(
+        part == "attributes" for part, _ in changes
+    ):
+        on_insert["attributes"] = {}
     update: dict[str, Any] = bump_version()
     if sets:
         update["$set"] = sets
@@ -1045,3 +1165,29 @@ def _merge_update(
         update["$unset"] = unsets
     update["$setOnInsert"] = on_insert
     return update
+
+
+def _content_of(document: dict[str, Any]) -> Content | None:
+    """A node document's content as a view, or None if it holds no zarr node."""
+    fmt, node_type = document.get("zarr_format"), document.get("node_type")
+    if fmt not in (2, 3) or (fmt == 3 and node_type is None):
+        return None
+    metadata, attributes = document.get("metadata"), document.get("attributes")
+    return Content(
+        fmt,
+        node_type,
+        None if metadata is None else decode_value(metadata),
+        None if attributes is None else decode_value(attributes),
+    )
+
+
+def _held_after(written: Content, name: str, base: Any) -> Content:
+    """What the writer holds after writing ``written`` (v2 writes carry one part)."""
+    if name == ".zattrs":
+        kept = None if base is None else base.content
+        node_type = kept.node_type if kept is not None else None
+        return Content(2, node_type, kept.metadata if kept is not None else None, written.attributes)
+    if name in (".zarray", ".zgroup"):
+        kept_attributes = None if base is None else base.content.attributes
+        return Content(2, written.node_type, written.metadata, kept_attributes)
+    return written

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "AmbiguousWriteWarning",
     "ConflictError",
     "DocumentTooLargeError",
     "InvalidMetadataError",
@@ -48,3 +49,24 @@ class NodeNotFoundError(MongoZarrError, KeyError):
     def __str__(self) -> str:
         # KeyError's str() is the repr of its argument; a message reads better.
         return str(self.args[0]) if self.args else ""
+
+
+class AmbiguousWriteWarning(UserWarning):
+    """Part of a plain zarr metadata write was not made, to keep another writer's change.
+
+    Issued when the write could come from more than one version of the node
+    that zarr objects sharing the store hold, and those versions disagree on
+    some keys (see "Many writers" in the README).
+
+    Attributes
+    ----------
+    path
+        The node path.
+    withheld
+        The changes not made: ``("attributes", key)`` or ``("metadata", field)``.
+    """
+
+    def __init__(self, message: str, path: str = "", withheld: tuple[tuple[str, str | None], ...] = ()) -> None:
+        super().__init__(message)
+        self.path = path
+        self.withheld = withheld

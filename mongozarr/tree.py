@@ -58,7 +58,7 @@ def node_from_document(store: MongoStore, document: dict[str, Any]) -> Node | No
     else:
         data = json.loads(render_metadata(document, ".zarray" if node_type == "array" else ".zgroup") or b"{}")
         data["attributes"] = decode_value(document.get("attributes") or {})
-    store._remember(document)
+    store.note_view(document)
     store_path = StorePath(store, document["_id"])
     if node_type == "array":
         return zarr.Array(zarr.AsyncArray.from_dict(store_path, data))
@@ -110,6 +110,10 @@ class Tree:
         if not isinstance(store, MongoStore):
             raise TypeError(f"a Tree needs a MongoStore, got {type(store).__name__}")
         self._store = store
+        # Groups and arrays the Tree returns live on a sibling store, so what
+        # they hold never stands in for what the caller's own zarr objects
+        # hold when either writes zarr.json (the merge base, see MongoStore).
+        self._node_store = store.sibling()
 
     @property
     def store(self) -> MongoStore:
@@ -198,7 +202,7 @@ class Tree:
 
     def _node(self, path: str) -> Node:
         doc = sync(self._find_one(path, None))
-        node = node_from_document(self._store, doc)
+        node = node_from_document(self._node_store, doc)
         if node is None:
             raise NodeNotFoundError(f"no group or array at {format_node_path(path)!r}")
         return node
@@ -378,7 +382,7 @@ class Tree:
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise QueryError(f"limit must be a non-negative integer, got {limit!r}")
         documents = sync(self._find_documents(self._filter(query, under, node_type), limit))
-        return (node for node in (node_from_document(self._store, d) for d in documents) if node is not None)
+        return (node for node in (node_from_document(self._node_store, d) for d in documents) if node is not None)
 
     async def _find_documents(self, mongo_filter: dict[str, Any], limit: int | None) -> list[dict[str, Any]]:
         if limit == 0:

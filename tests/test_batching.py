@@ -71,12 +71,12 @@ async def test_cancelled_caller_leaves_batch_mates_served() -> None:
         await first
 
 
-async def test_same_item_twice_keeps_the_later_payload() -> None:
-    async def run(items: dict[str, object]) -> dict[str, object]:
-        return dict(items)
+async def test_same_item_twice_is_one_request_with_every_payload() -> None:
+    async def run(items: dict[str, list[object]]) -> dict[str, object]:
+        return {item: tuple(payloads) for item, payloads in items.items()}
 
     coalescer = Coalescer(run, lambda: 10)
-    assert await asyncio.gather(coalescer.submit("k", 1), coalescer.submit("k", 2)) == [2, 2]
+    assert await asyncio.gather(coalescer.submit("k", 1), coalescer.submit("k", 2)) == [(1, 2), (1, 2)]
 
 
 def test_concurrent_sets_of_one_key_keep_the_last(mock_uri: str) -> None:
