@@ -23,8 +23,8 @@ from pymongo.errors import DuplicateKeyError
 from zarr.abc.store import ByteRequest, Store
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
-from mongozarr._chunks import byte_slice
-from mongozarr._connection import Connection
+from mongozarr.storage.chunks.collection import byte_slice
+from mongozarr.storage.connection import Connection
 
 __all__ = ["MAX_VALUE_BYTES", "BaselineStore"]
 

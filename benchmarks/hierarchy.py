@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mongozarr._store import _full_document
+from mongozarr.storage.store import _full_document
 
 __all__ = ["ATTRIBUTE", "Node", "baseline_documents", "find_documents", "load_into_sqlite", "node_documents", "nodes"]
 

@@ -51,7 +51,7 @@ from benchmarks import hierarchy
 from benchmarks.baseline_store import MAX_VALUE_BYTES, BaselineStore
 from benchmarks.latency_proxy import LatencyProxy
 from mongozarr import MongoStore
-from mongozarr._documents import escape_key
+from mongozarr.documents import escape_key
 from mongozarr.monitoring import CommandCounter, RoundTrips, monitored_store
 from mongozarr.testing import WireServer
 

@@ -5,9 +5,9 @@ updated atomically and queried across a whole hierarchy; chunks live inline,
 in GridFS, or in another zarr store.
 """
 
-from mongozarr._append import AppendRegion, append, append_async, forget_append, incomplete_appends
-from mongozarr._lease import Lease, LeaseLost, alease, lease, lease_status
-from mongozarr._links import (
+from mongozarr.coordination.append import AppendRegion, append, append_async, forget_append, incomplete_appends
+from mongozarr.coordination.lease import Lease, LeaseLost, alease, lease, lease_status
+from mongozarr.coordination.links import (
     Link,
     backlinks,
     dangling_links,
@@ -18,10 +18,10 @@ from mongozarr._links import (
     unlink,
     unlink_dangling,
 )
-from mongozarr._store import DEFAULT_INLINE_THRESHOLD, MongoStore
-from mongozarr._watch import ChangeEvent, Watch, watch
-from mongozarr._stores import open_store
-from mongozarr._transfer import CopyError, CopyEvent, CopyReport, copy, export, import_
+from mongozarr.storage.store import DEFAULT_INLINE_THRESHOLD, MongoStore
+from mongozarr.coordination.watch import ChangeEvent, Watch, watch
+from mongozarr.storage.urls import open_store
+from mongozarr.transfer import CopyError, CopyEvent, CopyReport, copy, export, import_
 from mongozarr.errors import (
     AmbiguousWriteWarning,
     ConflictError,

@@ -170,7 +170,7 @@ def monitored_store(
     """
     from pymongo import AsyncMongoClient
 
-    from mongozarr._store import MongoStore
+    from mongozarr.storage.store import MongoStore
 
     if not uri.startswith(("mongodb://", "mongodb+srv://")):
         raise ValueError(f"command monitoring needs a mongodb:// URI, got {uri!r}")

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import pymongo
 
-from mongozarr._connection import _mock_server
-from mongozarr._documents import METADATA_NAMES, escape_key, metadata_names, path_fields, render_metadata
+from mongozarr.storage.connection import _mock_server
+from mongozarr.documents import METADATA_NAMES, escape_key, metadata_names, path_fields, render_metadata
 
 _CLIENTS: dict[str, pymongo.MongoClient[Any]] = {}
 

@@ -11,7 +11,7 @@ import zarr
 
 from mongozarr import ConflictError, MongoStore, MongoZarrError
 from mongozarr import append, forget_append, incomplete_appends
-from mongozarr._append import _pieces
+from mongozarr.coordination.append import _pieces
 from tests import raw
 
 
@@ -79,7 +79,7 @@ def test_crashed_writer_leaves_fill_values_and_a_record(mock_uri: str, monkeypat
     async def crash(*args: object, **kwargs: object) -> None:
         raise _Crash  # the writer dies between reservation and write
 
-    monkeypatch.setattr("mongozarr._append._write_region", crash)
+    monkeypatch.setattr("mongozarr.coordination.append._write_region", crash)
     with pytest.raises(_Crash):
         append(array, np.full((3, 3), 8))
     monkeypatch.undo()

@@ -10,7 +10,7 @@ import zarr
 from zarr.core.buffer import cpu
 
 from mongozarr import MongoStore
-from mongozarr._batching import Coalescer
+from mongozarr.storage.batching import Coalescer
 
 
 async def test_requests_of_one_turn_share_a_batch() -> None:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from zarr.storage import LocalStore
 
 from mongozarr import MongoStore
-from mongozarr._demo import concurrent_writers
+from mongozarr.cli.demo import concurrent_writers
 from mongozarr.cli import app
 
 

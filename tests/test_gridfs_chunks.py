@@ -10,7 +10,7 @@ from zarr.core.buffer import cpu
 from zarr.core.sync import sync
 
 from mongozarr import MongoStore
-from mongozarr._chunks import GRIDFS_CHUNK_BYTES
+from mongozarr.storage.chunks.collection import GRIDFS_CHUNK_BYTES
 from mongozarr.monitoring import monitored_store
 from tests import raw
 

@@ -15,7 +15,7 @@ from zarr.storage import LocalStore, ObjectStore
 from zarr.testing.store import StoreTests
 
 from mongozarr import MongoStore, MongoZarrError, open_store
-from mongozarr._documents import METADATA_NAMES
+from mongozarr.documents import METADATA_NAMES
 from tests import raw
 
 

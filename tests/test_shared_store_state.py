@@ -38,7 +38,7 @@ from hypothesis.stateful import (
 
 import mongozarr
 from mongozarr import AmbiguousWriteWarning, ConflictError, MongoStore
-from mongozarr._documents import decode_value
+from mongozarr.documents import decode_value
 from tests import raw
 
 KEYS = ("k0", "k1", "k2")

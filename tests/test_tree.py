@@ -27,8 +27,8 @@ from mongozarr import (
     ZPathError,
     open_tree,
 )
-from mongozarr._documents import MAX_DOCUMENT_BYTES, json_equal
-from mongozarr._store import _full_document
+from mongozarr.documents import MAX_DOCUMENT_BYTES, json_equal
+from mongozarr.storage.store import _full_document
 from tests import raw
 
 # Keys MongoDB cannot take as they are, and the stored (escaped) form of each.

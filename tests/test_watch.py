@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from mongozarr import MongoStore
 from mongozarr.cli import app
 from mongozarr import ChangeEvent, append, link, watch
-from mongozarr._watch import _event_from_change, _in_full_document
+from mongozarr.coordination.watch import _event_from_change, _in_full_document
 
 
 @pytest.fixture(params=["mock", "wire"])

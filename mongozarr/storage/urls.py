@@ -82,7 +82,7 @@ def _local_path(text: str) -> Path:
 
 
 def _open_mongo(text: str, mode: OpenMode) -> Store:
-    from mongozarr._store import MongoStore
+    from mongozarr.storage.store import MongoStore
 
     uri, _, prefix = text.partition("#")
     return MongoStore(uri, prefix=prefix or "zarr", read_only=mode == "r")

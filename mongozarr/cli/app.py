@@ -47,7 +47,7 @@ def render_tree(group: Any, label: str = "/") -> RichTree:
 @app.command()
 def demo(uri: UriOption = DEFAULT_URI, prefix: PrefixOption = "demo") -> None:
     """Write a small imaging hierarchy, print its tree and one attribute query."""
-    from mongozarr._demo import run_demo
+    from mongozarr.cli.demo import run_demo
 
     run_demo(uri, prefix, console)
 
@@ -79,7 +79,7 @@ def copy_command(
     ] = True,
 ) -> None:
     """Copy a zarr hierarchy between stores, resuming an interrupted copy."""
-    from mongozarr._transfer import copy, print_report
+    from mongozarr.transfer import copy, print_report
 
     report = copy(src, dst, concurrency=concurrency, progress=progress, verify=verify, resume=resume)
     print_report(console, report)
@@ -96,7 +96,7 @@ def export_command(
     verify: VerifyOption = True,
 ) -> None:
     """Write a static archive with consolidated metadata (zarr at rest)."""
-    from mongozarr._transfer import export, print_report
+    from mongozarr.transfer import export, print_report
 
     report = export(src, archive, concurrency=concurrency, progress=progress, verify=verify)
     print_report(console, report)
@@ -112,8 +112,8 @@ def import_command(
     verify: VerifyOption = True,
 ) -> None:
     """Bring a hierarchy into MongoDB, where its metadata becomes queryable."""
-    from mongozarr._store import MongoStore
-    from mongozarr._transfer import import_, print_report
+    from mongozarr.storage.store import MongoStore
+    from mongozarr.transfer import import_, print_report
 
     store = MongoStore(uri, prefix=prefix)
     report = import_(src, store, concurrency=concurrency, progress=progress, verify=verify)
@@ -126,7 +126,7 @@ ZPathArgument = Annotated[str, typer.Argument(help="zpath: /node/path or /node/p
 
 
 def _tree_commands(uri: str, prefix: str, as_json: bool) -> Any:
-    from mongozarr._tree_view import TreeCommands
+    from mongozarr.cli.tree_commands import TreeCommands
 
     return TreeCommands(console, uri, prefix, as_json)
 
@@ -212,7 +212,7 @@ def watch_command(
     uri: UriOption = DEFAULT_URI, prefix: PrefixOption = "zarr",
 ) -> None:
     """Print node changes (created / changed with the changed keys / deleted) as they happen."""
-    from mongozarr._watch import run_watch
+    from mongozarr.coordination.watch import run_watch
 
     run_watch(uri, prefix, under, query, interval, duration, count,
               lambda line: console.print(line, markup=False, highlight=False))

@@ -35,7 +35,7 @@ from pymongo.errors import DuplicateKeyError
 from zarr.abc.store import RangeByteRequest
 from zarr.core.buffer import default_buffer_prototype
 
-from mongozarr._chunks import ChunkCollection, PieceFetcher, byte_slice
+from mongozarr.storage.chunks.collection import ChunkCollection, PieceFetcher, byte_slice
 from mongozarr.errors import MongoZarrError
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def open_chunk_store(chunks: Any, read_only: bool) -> Store:
 
     if isinstance(chunks, Store):
         return chunks
-    from mongozarr._stores import open_store
+    from mongozarr.storage.urls import open_store
 
     return open_store(chunks, "r" if read_only else "a")
 

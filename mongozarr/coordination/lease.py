@@ -40,7 +40,7 @@ from zarr.core.sync import sync
 from mongozarr.errors import ConflictError, LockTimeout
 
 if TYPE_CHECKING:
-    from mongozarr._store import MongoStore
+    from mongozarr.storage.store import MongoStore
 
 __all__ = ["DEFAULT_TTL", "Lease", "LeaseLost", "alease", "lease", "lease_status"]
 

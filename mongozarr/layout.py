@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from mongozarr._documents import METADATA_NAMES
+from mongozarr.documents import METADATA_NAMES
 
 __all__ = ["dir_prefixes", "guess_node", "prefix_regex", "split_key"]
 

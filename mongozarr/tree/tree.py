@@ -19,18 +19,18 @@ from pymongo.errors import OperationFailure
 from zarr.core.sync import sync
 from zarr.storage import StorePath
 
-from mongozarr._documents import bump_version, decode_value, escape_key, render_metadata
-from mongozarr._keys import prefix_regex
-from mongozarr._store import MongoStore
+from mongozarr.documents import bump_version, decode_value, escape_key, render_metadata
+from mongozarr.layout import prefix_regex
+from mongozarr.storage.store import MongoStore
 from mongozarr.errors import ConflictError, DocumentTooLargeError, NodeNotFoundError, QueryError
-from mongozarr.query import (
+from mongozarr.tree.query import (
     attribute_field,
     check_update_size,
     query_field,
     to_mongo_filter,
     to_mongo_update,
 )
-from mongozarr.zpath import format_attribute_path, format_node_path, parse_node_path, parse_zpath
+from mongozarr.tree.zpath import format_attribute_path, format_node_path, parse_node_path, parse_zpath
 
 __all__ = ["Tree", "node_from_document", "open_tree"]
 
@@ -463,37 +463,37 @@ class Tree:
 
     def append(self, path: str, data: Any, axis: int = 0) -> Any:
         """Append ``data`` to the array at ``path``; see :func:`mongozarr.append`."""
-        from mongozarr._append import append
+        from mongozarr.coordination.append import append
 
         return append(self[path], data, axis=axis)
 
     def incomplete_appends(self, path: str) -> list[Any]:
         """Append regions reserved at ``path`` but never completed; see :func:`mongozarr.incomplete_appends`."""
-        from mongozarr._append import incomplete_appends
+        from mongozarr.coordination.append import incomplete_appends
 
         return incomplete_appends(self._store, _node_path(path))
 
     def lock(self, path: str, *, ttl: float | None = None, wait: float | None = 0.0) -> Any:
         """An exclusive, expiring lease on ``path`` (a context manager); see :func:`mongozarr.lease`."""
-        from mongozarr._lease import DEFAULT_TTL, lease
+        from mongozarr.coordination.lease import DEFAULT_TTL, lease
 
         return lease(self._store, _node_path(path), ttl=DEFAULT_TTL if ttl is None else ttl, wait=wait)
 
     def link(self, source: str, target: str, relation: str = "labels") -> bool:
         """Register ``source`` as related to ``target`` (atomic); see :func:`mongozarr.link`."""
-        from mongozarr._links import link
+        from mongozarr.coordination.links import link
 
         return link(self._store, source, target, relation)
 
     def backlinks(self, target: str, relation: str | None = None) -> list[Any]:
         """The links that point at ``target``; see :func:`mongozarr.backlinks`."""
-        from mongozarr._links import backlinks
+        from mongozarr.coordination.links import backlinks
 
         return backlinks(self._store, target, relation)
 
     def watch(self, under: str | None = None, query: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         """Metadata change events below ``under``; see :func:`mongozarr.watch`."""
-        from mongozarr._watch import watch
+        from mongozarr.coordination.watch import watch
 
         return watch(self._store, under=under, query=query, **kwargs)
 

@@ -137,7 +137,7 @@ class Connection:
         return entry[1][self.database_name]
 
     def _mock_database(self, client: Any) -> Any:
-        from mongozarr._mongomock_async import AsyncMockDatabase
+        from mongozarr.testing.mongomock_async import AsyncMockDatabase
 
         return AsyncMockDatabase(client[self.database_name])
 

@@ -30,7 +30,7 @@ from pymongo.errors import DuplicateKeyError
 
 from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, SuffixByteRequest
 
-from mongozarr._keys import prefix_regex
+from mongozarr.layout import prefix_regex
 
 __all__ = ["GRIDFS_CHUNK_BYTES", "ChunkCollection", "byte_slice"]
 

@@ -17,7 +17,7 @@ node ``/foo/bar/baz`` (the syntax proposed at the zarr community call of
   key), ``\\@`` (an ``@``), ``\\\\`` (a backslash). No other escape exists,
   so a stray backslash is an error rather than a silent surprise.
 * Every other character, ``.``, ``$`` and ``%`` included, is just itself:
-  MongoDB's own key escaping (``mongozarr._documents.escape_key``) happens
+  MongoDB's own key escaping (``mongozarr.documents.escape_key``) happens
   below this layer and is never visible in a zpath.
 * Where a key walks into a list, a decimal key is a list index, as in
   MongoDB's dotted paths (``"/a@labels/0"``).

@@ -56,10 +56,10 @@ from pymongo import ReturnDocument
 from zarr.core.array import AsyncArray, parse_array_metadata
 from zarr.core.sync import sync
 
-from mongozarr._documents import bump_version, decode_value, render_metadata
-from mongozarr._store import MongoStore
+from mongozarr.documents import bump_version, decode_value, render_metadata
+from mongozarr.storage.store import MongoStore
 from mongozarr.errors import MongoZarrError
-from mongozarr._lease import DEFAULT_TTL, alease
+from mongozarr.coordination.lease import DEFAULT_TTL, alease
 
 if TYPE_CHECKING:
     import numpy.typing as npt

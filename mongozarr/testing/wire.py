@@ -4,7 +4,7 @@
 engine) in a child process bound to 127.0.0.1 on a free port, so real PyMongo
 clients in many processes talk to it over TCP. mongoeco needs Python 3.13.
 
-Run ``python -m mongozarr.testing DIR`` to serve by hand; it prints the URI.
+Run ``python -m mongozarr.testing.wire DIR`` to serve by hand; it prints the URI.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class WireServer(ChildServer):
         reason = wire_server_available()
         if reason:
             raise RuntimeError(reason)
-        return [sys.executable, "-m", "mongozarr.testing", str(self.directory)]
+        return [sys.executable, "-m", "mongozarr.testing.wire", str(self.directory)]
 
     def uri(self, database: str = "zarr") -> str:
         """A URI for ``database`` on this server."""

@@ -39,7 +39,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from mongozarr._documents import json_equal
+from mongozarr.documents import json_equal
 
 __all__ = ["DELETE", "Content", "Plan", "View", "Views", "changes_between"]
 

@@ -20,8 +20,8 @@ from zarr.abc.store import Store
 from zarr.core.sync import sync
 from zarr.storage import LocalStore
 
-from mongozarr._store import MongoStore
-from mongozarr._transfer import copy
+from mongozarr.storage.store import MongoStore
+from mongozarr.transfer import copy
 
 __all__ = ["run_demo"]
 
@@ -128,7 +128,7 @@ def _show_copy(store: Store, console: Console) -> None:
 
 def run_demo(uri: str, prefix: str, console: Console) -> None:
     """Write, update concurrently, query and copy out a small hierarchy at ``uri``."""
-    from mongozarr.cli import render_tree
+    from mongozarr.cli.app import render_tree
 
     store = MongoStore(uri, prefix=prefix)
     console.print(f"[bold]mongozarr demo[/] on {store}")

@@ -48,9 +48,9 @@ from zarr.core.sync import sync
 from zarr.errors import ZarrUserWarning
 from zarr.storage import MemoryStore, WrapperStore
 
-from mongozarr._documents import METADATA_NAMES
-from mongozarr._store import MongoStore
-from mongozarr._stores import OpenMode, open_store
+from mongozarr.documents import METADATA_NAMES
+from mongozarr.storage.store import MongoStore
+from mongozarr.storage.urls import OpenMode, open_store
 from mongozarr.errors import MongoZarrError
 
 __all__ = [

@@ -23,7 +23,7 @@ from rich.tree import Tree as RichTree
 
 from mongozarr.errors import MongoZarrError
 from mongozarr.tree import Tree, open_tree
-from mongozarr.zpath import format_node_path, parse_node_path, parse_zpath
+from mongozarr.tree.zpath import format_node_path, parse_node_path, parse_zpath
 
 __all__ = ["TreeCommands", "node_summary"]
 

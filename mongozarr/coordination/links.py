@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from zarr.core.sync import sync
 
-from mongozarr._documents import bump_version
-from mongozarr._keys import prefix_regex
+from mongozarr.documents import bump_version
+from mongozarr.layout import prefix_regex
 
 if TYPE_CHECKING:
-    from mongozarr._store import MongoStore
+    from mongozarr.storage.store import MongoStore
 
 __all__ = [
     "Link",

@@ -22,7 +22,7 @@ from typing import Any
 
 import bson
 
-from mongozarr._documents import (
+from mongozarr.documents import (
     MAX_DOCUMENT_BYTES,
     MAX_NESTING,
     _nesting,
@@ -31,7 +31,7 @@ from mongozarr._documents import (
     unescape_key,
 )
 from mongozarr.errors import DocumentTooLargeError, InvalidMetadataError, QueryError
-from mongozarr.zpath import format_attribute_path, parse_attribute_path
+from mongozarr.tree.zpath import format_attribute_path, parse_attribute_path
 
 __all__ = [
     "QUERY_OPERATORS",

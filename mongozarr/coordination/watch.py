@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from pymongo.errors import OperationFailure
 from zarr.core.sync import sync
 
-from mongozarr._documents import decode_value, json_equal, unescape_key
-from mongozarr._keys import prefix_regex
+from mongozarr.documents import decode_value, json_equal, unescape_key
+from mongozarr.layout import prefix_regex
 
 if TYPE_CHECKING:
-    from mongozarr._store import MongoStore
+    from mongozarr.storage.store import MongoStore
 
 __all__ = ["ChangeEvent", "Watch", "watch"]
 
@@ -379,7 +379,7 @@ def run_watch(
     """The ``mongozarr watch`` command: print events as they come; how many were printed."""
     import json
 
-    from mongozarr._store import MongoStore
+    from mongozarr.storage.store import MongoStore
 
     parsed = json.loads(query) if query else None
     if parsed is not None and not isinstance(parsed, dict):

@@ -18,10 +18,10 @@ from zarr.abc.store import ByteRequest, Store
 from zarr.core.buffer import Buffer, default_buffer_prototype
 from zarr.core.sync import sync
 
-from mongozarr._batching import Coalescer
-from mongozarr._chunks import ChunkCollection, byte_slice
-from mongozarr._connection import Connection
-from mongozarr._documents import (
+from mongozarr.storage.batching import Coalescer
+from mongozarr.storage.chunks.collection import ChunkCollection, byte_slice
+from mongozarr.storage.connection import Connection
+from mongozarr.documents import (
     bump_version,
     check_document,
     consolidated_entries,
@@ -36,9 +36,9 @@ from mongozarr._documents import (
     raw_metadata,
     render_metadata,
 )
-from mongozarr._external import ExternalChunks, open_chunk_store
-from mongozarr._keys import guess_node, key_of, metadata_key, prefix_regex
-from mongozarr._views import DELETE, SHAPE, Content, Plan, Views
+from mongozarr.storage.chunks.external import ExternalChunks, open_chunk_store
+from mongozarr.layout import guess_node, key_of, metadata_key, prefix_regex
+from mongozarr.storage.views import DELETE, SHAPE, Content, Plan, Views
 from mongozarr.errors import AmbiguousWriteWarning, ConflictError
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ class MongoStore(Store):
     chunks
         A zarr store, or a URL for :func:`mongozarr.open_store` (``s3://bucket/path``),
         holding chunk bytes above ``inline_threshold`` under their keys instead of
-        GridFS; MongoDB keeps the chunk index (see ``mongozarr._external``).
+        GridFS; MongoDB keeps the chunk index (see ``mongozarr.storage.chunks.external``).
     consolidated
         If True, every group's metadata is served with consolidated metadata
         built live from its subtree, so opening and walking any hierarchy
@@ -180,7 +180,7 @@ class MongoStore(Store):
     links and appended rows survive, however many zarr objects, threads and
     :class:`~mongozarr.Tree` calls share this store. To know what an object
     changed, the store keeps per node the versions zarr objects may hold and
-    reads a write as coming from the closest one (:mod:`mongozarr._views`).
+    reads a write as coming from the closest one (:mod:`mongozarr.storage.views`).
     A resize is compare-and-set against the shape that version holds. A
     write it cannot attribute for certain makes only the changes every
     reading agrees on and reports the rest with
@@ -506,7 +506,7 @@ class MongoStore(Store):
         """Record that a zarr object was built from this node document.
 
         Its content then counts as a view that object may hold, a candidate
-        merge base for the object's later writes (see :mod:`mongozarr._views`).
+        merge base for the object's later writes (see :mod:`mongozarr.storage.views`).
         Call it when building zarr objects from documents read another way
         (as :class:`~mongozarr.Tree` does); zarr's own reads record themselves.
         """

@@ -1,0 +1,3 @@
+from mongozarr.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""Many writers on one hierarchy: appends, leases, links between arrays, watching changes."""

@@ -1,0 +1,1 @@
+"""Where chunk bytes live: inline in MongoDB, in GridFS, or in an external store (S3)."""
