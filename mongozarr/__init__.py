@@ -6,7 +6,7 @@ in GridFS, or in another zarr store.
 """
 
 from mongozarr.coordination.append import AppendRegion, append, append_async, forget_append, incomplete_appends
-from mongozarr.coordination.lease import Lease, LeaseLost, alease, lease, lease_status
+from mongozarr.coordination.lease import Lease, alease, lease, lease_status
 from mongozarr.coordination.links import (
     Link,
     backlinks,
@@ -21,26 +21,16 @@ from mongozarr.coordination.links import (
 from mongozarr.storage.store import DEFAULT_INLINE_THRESHOLD, MongoStore
 from mongozarr.coordination.watch import ChangeEvent, Watch, watch
 from mongozarr.storage.urls import open_store
-from mongozarr.transfer import CopyError, CopyEvent, CopyReport, copy, export, import_
-from mongozarr.errors import (
-    AmbiguousWriteWarning,
-    ConflictError,
-    DocumentTooLargeError,
-    InvalidMetadataError,
-    LockTimeout,
-    MongoZarrError,
-    NodeNotFoundError,
-    QueryError,
-    ZPathError,
-)
+from mongozarr.transfer import CopyEvent, CopyReport, copy, export, import_
+from mongozarr import errors
+from mongozarr.errors import *  # noqa: F403  (the whole error tree)
 from mongozarr.tree import Tree, open_tree
 
 __all__ = [
-    "AmbiguousWriteWarning",
+    *errors.__all__,
     "AppendRegion",
     "ChangeEvent",
     "Lease",
-    "LeaseLost",
     "Link",
     "Watch",
     "alease",
@@ -60,19 +50,10 @@ __all__ = [
     "unlink_dangling",
     "watch",
     "DEFAULT_INLINE_THRESHOLD",
-    "ConflictError",
-    "CopyError",
     "CopyEvent",
     "CopyReport",
-    "DocumentTooLargeError",
-    "InvalidMetadataError",
-    "LockTimeout",
     "MongoStore",
-    "MongoZarrError",
-    "NodeNotFoundError",
-    "QueryError",
     "Tree",
-    "ZPathError",
     "copy",
     "export",
     "import_",

@@ -1,12 +1,106 @@
-"""Store keys: which are node metadata, which are chunks, and whose chunks."""
+"""The database layout: collection names, index specs, node and subtree filters, store keys.
+
+The one place that knows the names of the schema (DESIGN.md). A store with
+collection prefix ``P`` keeps its data in:
+
+- ``P.nodes``: one document per group or array (``_id`` is the node path);
+- ``P.chunks``: one document per chunk (``_id`` is the store key), holding the
+  bytes inline, or pointing to GridFS (``gridfs_id``) or an external store
+  (``external``);
+- ``P.fs.files`` / ``P.fs.chunks``: the GridFS bucket ``P.fs``;
+- ``P.locks``: leases.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
 
 from mongozarr.documents import METADATA_NAMES
 
-__all__ = ["dir_prefixes", "guess_node", "prefix_regex", "split_key"]
+__all__ = [
+    "EXTERNAL",
+    "GRIDFS_ID",
+    "LINKS",
+    "PENDING_APPENDS",
+    "Layout",
+    "dir_prefixes",
+    "guess_node",
+    "prefix_regex",
+    "split_key",
+    "strictly_below",
+    "subtree",
+]
+
+# Fields of chunk documents.
+GRIDFS_ID = "gridfs_id"
+EXTERNAL = "external"
+# Fields of node documents written by coordination (links, appends).
+LINKS = "links"
+PENDING_APPENDS = "pending_appends"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The collection names and indexes of one collection prefix."""
+
+    prefix: str
+
+    @property
+    def nodes(self) -> str:
+        """Node documents: one per group or array."""
+        return f"{self.prefix}.nodes"
+
+    @property
+    def chunks(self) -> str:
+        """Chunk documents: inline bytes or a pointer to GridFS or an external store."""
+        return f"{self.prefix}.chunks"
+
+    @property
+    def gridfs_bucket(self) -> str:
+        """The GridFS bucket name (its collections are ``.files`` and ``.chunks``)."""
+        return f"{self.prefix}.fs"
+
+    @property
+    def fs_files(self) -> str:
+        return f"{self.prefix}.fs.files"
+
+    @property
+    def fs_chunks(self) -> str:
+        return f"{self.prefix}.fs.chunks"
+
+    @property
+    def locks(self) -> str:
+        """Leases, one document per leased name."""
+        return f"{self.prefix}.locks"
+
+    def collections(self) -> tuple[str, ...]:
+        """Every collection of this prefix."""
+        return (self.nodes, self.chunks, self.fs_files, self.fs_chunks, self.locks)
+
+    def indexes(self) -> dict[str, list[tuple[list[tuple[str, int]], dict[str, Any]]]]:
+        """The indexes every store of this prefix relies on: collection -> [(keys, options)]."""
+        return {
+            self.nodes: [([("parent", 1)], {"name": "parent_1"})],
+            self.chunks: [([("node", 1)], {"name": "node_1"})],
+            self.fs_chunks: [([("files_id", 1), ("n", 1)], {"name": "files_id_1_n_1", "unique": True})],
+            self.fs_files: [([("filename", 1), ("uploadDate", 1)], {"name": "filename_1_uploadDate_1"})],
+        }
+
+
+def subtree(path: str, field: str = "_id") -> dict[str, Any]:
+    """A filter for the node at ``path`` and everything below it (``""`` is the whole tree)."""
+    if not path:
+        return {}
+    return {"$or": [{field: path}, {field: prefix_regex(path + "/")}]}
+
+
+def strictly_below(path: str, field: str = "_id") -> dict[str, Any]:
+    """A filter for everything below ``path``, not ``path`` itself (the root is ``""``)."""
+    if not path:
+        return {field: {"$ne": ""}}
+    return {field: prefix_regex(path + "/")}
 
 
 def split_key(key: str) -> tuple[str, str]:

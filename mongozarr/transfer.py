@@ -51,10 +51,9 @@ from zarr.storage import MemoryStore, WrapperStore
 from mongozarr.documents import METADATA_NAMES
 from mongozarr.storage.store import MongoStore
 from mongozarr.storage.urls import OpenMode, open_store
-from mongozarr.errors import MongoZarrError
+from mongozarr.errors import CopyError
 
 __all__ = [
-    "CopyError",
     "CopyEvent",
     "CopyReport",
     "copy",
@@ -71,10 +70,6 @@ DEFAULT_CONCURRENCY = 16
 
 Progress = bool | Callable[["CopyEvent"], None]
 StoreLike = Store | str | Path
-
-
-class CopyError(MongoZarrError):
-    """A copy found the destination different from the source after copying."""
 
 
 @dataclass(frozen=True)

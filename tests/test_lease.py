@@ -7,7 +7,7 @@ import datetime
 import pytest
 
 from mongozarr import MongoStore
-from mongozarr.errors import LockTimeout
+from mongozarr.errors import LeaseTimeout
 from mongozarr import LeaseLost, lease, lease_status
 from tests import raw
 from tests.workers import run_workers, started_together
@@ -22,7 +22,7 @@ def test_exclusive_and_fenced(uri: str) -> None:
     store = MongoStore(uri)
     with lease(store, "raw/img1", ttl=30) as first:
         assert lease_status(store, "raw/img1")["owner"] == first.token
-        with pytest.raises(LockTimeout):
+        with pytest.raises(LeaseTimeout):
             with lease(store, "raw/img1", wait=0.2):
                 pass
         # Another name is independent.
@@ -61,7 +61,7 @@ def test_renew_extends_expiry(uri: str) -> None:
         assert held.expires_at - before > datetime.timedelta(seconds=50)
         stored = raw.database(uri)["zarr.locks"].find_one({"_id": "job"})
         assert stored["owner"] == held.token
-        with pytest.raises(LockTimeout):
+        with pytest.raises(LeaseTimeout):
             with lease(store, "job", wait=0):
                 pass
 

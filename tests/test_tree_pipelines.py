@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import zarr
 
-from mongozarr import LockTimeout, open_tree
+from mongozarr import LeaseTimeout, open_tree
 
 
 def test_tree_append_lock_link_watch(mock_uri: str) -> None:
@@ -22,8 +22,8 @@ def test_tree_append_lock_link_watch(mock_uri: str) -> None:
     np.testing.assert_array_equal(tree["/img"][:, 0], [1, 1, 1, 2, 2])
     assert tree.incomplete_appends("/img") == []
 
-    with tree.lock("/img", ttl=5) as held, pytest.raises(LockTimeout):
-        with tree.lock("/img", wait=0):
+    with tree.lease("/img", ttl=5) as held, pytest.raises(LeaseTimeout):
+        with tree.lease("/img", wait=0):
             pass
     assert held.fence >= 1
 

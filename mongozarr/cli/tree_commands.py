@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree as RichTree
 
-from mongozarr.errors import MongoZarrError
+from mongozarr.errors import InvalidInputError, MongoZarrError
 from mongozarr.tree import Tree, open_tree
 from mongozarr.tree.zpath import format_node_path, parse_node_path, parse_zpath
 
@@ -45,11 +45,7 @@ def _parse_json(text: str, what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise _InputError(f"{what} is not valid JSON ({exc.msg} at character {exc.pos}): {text!r}") from None
-
-
-class _InputError(MongoZarrError, ValueError):
-    """A command-line argument that cannot be used."""
+        raise InvalidInputError(f"{what} is not valid JSON ({exc.msg} at character {exc.pos}): {text!r}") from None
 
 
 def node_summary(node: zarr.Array | zarr.Group) -> dict[str, Any]:
@@ -184,7 +180,7 @@ class TreeCommands:
         def action() -> None:
             value = _parse_json(value_json, "VALUE")
             if parse_zpath(zpath).attribute is None:
-                raise _InputError(f"{zpath!r} names a node; set an attribute with 'PATH@KEY'")
+                raise InvalidInputError(f"{zpath!r} names a node; set an attribute with 'PATH@KEY'")
             self._tree()[zpath] = value
             if self.as_json:
                 self._print_json({"zpath": zpath, "value": value})

@@ -58,7 +58,7 @@ from zarr.core.sync import sync
 
 from mongozarr.documents import bump_version, decode_value, render_metadata
 from mongozarr.storage.store import MongoStore
-from mongozarr.errors import MongoZarrError
+from mongozarr.errors import NodeNotFoundError, NotAnArrayError
 from mongozarr.coordination.lease import DEFAULT_TTL, alease
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ def append(
     ------
     ValueError
         If ``data`` does not fit the array's current shape.
-    LockTimeout
+    LeaseTimeout
         If a shared chunk stayed leased for ``chunk_wait`` seconds; the region
         is then left reserved and listed by :func:`incomplete_appends`.
     """
@@ -159,7 +159,7 @@ async def append_async(
     store = array.store_path.store
     if not isinstance(store, MongoStore):
         raise TypeError(f"append needs an array in a MongoStore, not in {type(store).__name__}")
-    store._check_writable()
+    store.check_writable()
     values = np.asarray(data)
     if values.ndim != array.ndim:
         raise ValueError(f"data has {values.ndim} dimensions, the array {array.ndim}")
@@ -197,7 +197,7 @@ async def _reserve(store: MongoStore, path: str, shape: tuple[int, ...], axis: i
     # Only this reservation's record comes back, however many others are pending.
     mine = {"$elemMatch": {"id": record_id}}
     projection = {"zarr_format": 1, "node_type": 1, "metadata": 1, _PENDING: mine}
-    if store.connection.is_mock:
+    if not (await store.capabilities()).pipeline_updates:
         doc = await _reserve_by_compare_and_set(nodes, query, projection, record_id, axis, rows)
     else:
         doc = await nodes.find_one_and_update(
@@ -271,9 +271,9 @@ async def _reserve_by_compare_and_set(
 async def _why_not_reserved(nodes: Any, path: str, shape: tuple[int, ...], axis: int) -> Exception:
     doc = await nodes.find_one({"_id": path}, {"node_type": 1, "metadata.shape": 1})
     if doc is None:
-        return KeyError(f"no array at {path!r}")
+        return NodeNotFoundError(f"no array at {path!r}")
     if doc.get("node_type") != "array":
-        return MongoZarrError(f"node {path!r} is a {doc.get('node_type')}, not an array")
+        return NotAnArrayError(f"node {path!r} is a {doc.get('node_type')}, not an array")
     current = tuple((doc.get("metadata") or {}).get("shape") or ())
     return ValueError(
         f"cannot append data of shape {shape} along axis {axis} to array {path!r} of shape {current}: "
@@ -360,7 +360,7 @@ async def _pending(store: MongoStore, path: str) -> list[AppendRegion]:
         {"_id": path}, {_PENDING: 1, "metadata.shape": 1}
     )
     if doc is None:
-        raise KeyError(f"no array at {path!r}")
+        raise NodeNotFoundError(f"no array at {path!r}")
     shape = tuple(int(n) for n in decode_value(doc.get("metadata") or {}).get("shape", ()))
     return [
         AppendRegion(path, int(r["axis"]), int(r["start"]), int(r["stop"]), shape, r["id"])

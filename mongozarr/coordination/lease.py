@@ -37,12 +37,12 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from zarr.core.sync import sync
 
-from mongozarr.errors import ConflictError, LockTimeout
+from mongozarr.errors import LeaseLost, LeaseTimeout
 
 if TYPE_CHECKING:
     from mongozarr.storage.store import MongoStore
 
-__all__ = ["DEFAULT_TTL", "Lease", "LeaseLost", "alease", "lease", "lease_status"]
+__all__ = ["DEFAULT_TTL", "Lease", "alease", "lease", "lease_status"]
 
 #: Seconds a lease lasts unless renewed.
 DEFAULT_TTL = 30.0
@@ -50,10 +50,6 @@ DEFAULT_TTL = 30.0
 # chunk write), growing to a ceiling, with jitter so waiters do not march in step.
 _FIRST_DELAY = 0.01
 _MAX_DELAY = 0.5
-
-
-class LeaseLost(ConflictError):
-    """The lease expired and was granted to someone else (or was never held)."""
 
 
 @dataclass
@@ -92,7 +88,7 @@ class Lease:
         ttl = self.ttl if ttl is None else ttl
         doc = await _locks(self.store).find_one_and_update(
             {"_id": self.name, "owner": self.token},
-            [{"$set": {"expires_at": _expiry(self.store, ttl)}}],
+            [{"$set": {"expires_at": _expiry((await self.store.capabilities()).server_clock, ttl)}}],
             return_document=ReturnDocument.AFTER,
         )
         if doc is None:
@@ -120,21 +116,19 @@ def _locks(store: MongoStore) -> Any:
     return store.database()[f"{store.prefix}.locks"]
 
 
-def _server_clock(store: MongoStore) -> bool:
-    # mongomock evaluates neither $$NOW nor date arithmetic; it runs in this
-    # process, so the client's clock is its clock.
-    return not store.connection.is_mock
+def _expiry(server_clock: bool, ttl: float) -> Any:
+    """An aggregation expression for "now + ttl" on the right clock.
 
-
-def _expiry(store: MongoStore, ttl: float) -> Any:
-    """An aggregation expression for "now + ttl" on the right clock."""
-    if _server_clock(store):
+    A backend without a server clock runs in this process (mongomock), so the
+    client's clock is its clock.
+    """
+    if server_clock:
         return {"$add": ["$$NOW", int(ttl * 1000)]}
     return {"$literal": datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=ttl)}
 
 
-def _expired(store: MongoStore) -> dict[str, Any]:
-    if _server_clock(store):
+def _expired(server_clock: bool) -> dict[str, Any]:
+    if server_clock:
         return {"$expr": {"$lte": ["$expires_at", "$$NOW"]}}
     return {"expires_at": {"$lte": datetime.datetime.now(datetime.UTC)}}
 
@@ -152,15 +146,16 @@ async def _try_acquire(store: MongoStore, name: str, ttl: float) -> Lease | None
     """One attempt: the lease if it was free or expired, else None."""
     if ttl <= 0:
         raise ValueError(f"ttl must be positive, got {ttl}")
+    clock = (await store.capabilities()).server_clock
     token = _new_token()
     try:
         doc = await _locks(store).find_one_and_update(
-            {"_id": name, "$or": [{"owner": None}, _expired(store)]},
+            {"_id": name, "$or": [{"owner": None}, _expired(clock)]},
             [
                 {
                     "$set": {
                         "owner": token,
-                        "expires_at": _expiry(store, ttl),
+                        "expires_at": _expiry(clock, ttl),
                         "fence": {"$add": [{"$ifNull": ["$fence", 0]}, 1]},
                     }
                 }
@@ -186,8 +181,8 @@ def _delays(wait: float | None) -> Iterator[float]:
         delay = min(delay * 2, _MAX_DELAY)
 
 
-def _timeout(name: str, wait: float | None) -> LockTimeout:
-    return LockTimeout(f"lease {name!r} is held by another owner; gave up after {wait} s")
+def _timeout(name: str, wait: float | None) -> LeaseTimeout:
+    return LeaseTimeout(f"lease {name!r} is held by another owner; gave up after {wait} s")
 
 
 async def acquire(store: MongoStore, name: str, *, ttl: float = DEFAULT_TTL, wait: float | None = 0.0) -> Lease:
@@ -195,7 +190,7 @@ async def acquire(store: MongoStore, name: str, *, ttl: float = DEFAULT_TTL, wai
 
     Raises
     ------
-    LockTimeout
+    LeaseTimeout
         If the lease stayed held by another owner for ``wait`` seconds.
     """
     held = await _try_acquire(store, name, ttl)
@@ -247,7 +242,7 @@ def lease(
 
     Raises
     ------
-    LockTimeout
+    LeaseTimeout
         If the lease could not be taken within ``wait`` seconds.
 
     Warnings

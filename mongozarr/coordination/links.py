@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from zarr.core.sync import sync
 
 from mongozarr.documents import bump_version
+from mongozarr.errors import NodeNotFoundError
 from mongozarr.layout import prefix_regex
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ async def _link(store: MongoStore, source: str, target: str, relation: str) -> b
     if result.matched_count:
         return True
     if await nodes.find_one({"_id": _path(source)}, {"_id": 1}) is None:
-        raise KeyError(f"no node at {source!r}")
+        raise NodeNotFoundError(f"no node at {source!r}")
     return False
 
 
@@ -138,7 +139,7 @@ async def _links(store: MongoStore, source: str, relation: str | None) -> list[L
     nodes = await _nodes(store)
     doc = await nodes.find_one({"_id": _path(source)}, {"links": 1})
     if doc is None:
-        raise KeyError(f"no node at {source!r}")
+        raise NodeNotFoundError(f"no node at {source!r}")
     return [
         Link(doc["_id"], pair["relation"], pair["target"])
         for pair in doc.get("links") or []
@@ -256,7 +257,7 @@ async def _delete_node(store: MongoStore, path: str, keep: bool) -> list[Link]:
     nodes = await _nodes(store)
     base = _path(path)
     if await nodes.find_one({"_id": base}, {"_id": 1}) is None:
-        raise KeyError(f"no node at {path!r}")
+        raise NodeNotFoundError(f"no node at {path!r}")
     await store.delete_dir(base)
     # Links from inside the subtree went with its documents; links into it remain.
     into = (

@@ -252,17 +252,21 @@ class _Stream:
 async def _open(
     store: MongoStore, under: str | None, query: dict[str, Any] | None, mode: str
 ) -> _Poller | _Stream:
-    if mode in ("auto", "stream") and not store.connection.is_mock:
+    streams = (await store.capabilities()).change_streams
+    if mode == "stream" and not streams:
+        raise ValueError(
+            f"{store.connection.describe()} has no change streams (a standalone or in-process "
+            "server); use mode='poll' or 'auto'"
+        )
+    if streams and mode in ("auto", "stream"):
         stream = _Stream(store, under, query)
         try:
             await stream.start()
             return stream
         except OperationFailure:
-            # Standalone servers (and mongoeco) refuse $changeStream.
+            # A server that reports streams may still refuse this pipeline.
             if mode == "stream":
                 raise
-    elif mode == "stream":
-        raise ValueError("mongomock has no change streams; use mode='poll'")
     poller = _Poller(store, _scope(under, query))
     await poller.start()
     return poller

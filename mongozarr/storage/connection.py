@@ -16,10 +16,11 @@ import concurrent.futures
 import os
 import threading
 import weakref
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["Connection"]
+__all__ = ["Capabilities", "Connection"]
 
 _MOCK_SCHEME = "mongomock"
 _MONGO_SCHEMES = ("mongodb", "mongodb+srv")
@@ -39,6 +40,51 @@ def _mock_server(name: str) -> Any:
         if name not in _MOCK_SERVERS:
             _MOCK_SERVERS[name] = mongomock.MongoClient()
         return _MOCK_SERVERS[name]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the server behind a connection can do, from its ``hello`` reply.
+
+    Code asks for a capability rather than for a kind of backend, so every
+    backend runs the production algorithm wherever it can.
+
+    Attributes
+    ----------
+    pipeline_updates
+        Updates given as aggregation pipelines (MongoDB 4.2+).
+    server_clock
+        ``$$NOW`` and date arithmetic in expressions (MongoDB 4.2+).
+    change_streams
+        ``$changeStream`` (replica sets and sharded clusters).
+    transactions
+        Multi-document transactions (replica sets 4.0+, sharded 4.2+).
+    """
+
+    pipeline_updates: bool
+    server_clock: bool
+    change_streams: bool
+    transactions: bool
+
+    @classmethod
+    def from_hello(cls, hello: dict[str, Any]) -> Capabilities:
+        """Read the capabilities off a ``hello`` command reply."""
+        wire = int(hello.get("maxWireVersion", 0))
+        replicated = "setName" in hello or hello.get("msg") == "isdbgrid"
+        sessions = hello.get("logicalSessionTimeoutMinutes") is not None
+        return cls(
+            pipeline_updates=wire >= 8,
+            server_clock=wire >= 8,
+            change_streams=replicated and wire >= 6,
+            transactions=replicated and sessions and wire >= (8 if hello.get("msg") == "isdbgrid" else 7),
+        )
+
+
+# mongomock runs in this process: no pipelines, no $$NOW (its clock is ours),
+# no change streams, no transactions.
+IN_PROCESS_CAPABILITIES = Capabilities(
+    pipeline_updates=False, server_clock=False, change_streams=False, transactions=False
+)
 
 
 def _is_mongomock_client(client: object) -> bool:
@@ -88,12 +134,21 @@ class Connection:
         self._clients: dict[int, tuple[weakref.ref[asyncio.AbstractEventLoop], Any]] = {}
         self._pid = os.getpid()
         self._guard = threading.Lock()
+        self._capabilities: Capabilities | None = None
         _LIVE.add(self)
 
-    @property
-    def is_mock(self) -> bool:
-        """Whether this connection is an in-process mongomock server."""
+    def _in_process(self) -> bool:
         return self._mock_client is not None or (self.uri or "").startswith(_MOCK_SCHEME + ":")
+
+    async def capabilities(self) -> Capabilities:
+        """What the server can do; asked once per connection (one ``hello``)."""
+        if self._capabilities is None:
+            if self._in_process():
+                self._capabilities = IN_PROCESS_CAPABILITIES
+            else:
+                hello = await self.database().client.admin.command("hello")
+                self._capabilities = Capabilities.from_hello(dict(hello))
+        return self._capabilities
 
     def identity(self) -> tuple[Any, ...]:
         """What makes two connections reach the same data (for ``__eq__``)."""
@@ -121,8 +176,8 @@ class Connection:
         """The async database handle for the running event loop."""
         if self._mock_client is not None:
             return self._mock_database(self._mock_client)
-        if self.uri is not None and self.uri.startswith(_MOCK_SCHEME + ":"):
-            return self._mock_database(_mock_server(urlsplit(self.uri).netloc))
+        if self._in_process():
+            return self._mock_database(_mock_server(urlsplit(self.uri or "").netloc))
         loop = asyncio.get_running_loop()
         with self._guard:
             if self._pid != os.getpid():

@@ -20,7 +20,7 @@ from zarr.core.sync import sync
 
 from mongozarr.storage.batching import Coalescer
 from mongozarr.storage.chunks.collection import ChunkCollection, byte_slice
-from mongozarr.storage.connection import Connection
+from mongozarr.storage.connection import Capabilities, Connection
 from mongozarr.documents import (
     bump_version,
     check_document,
@@ -37,7 +37,7 @@ from mongozarr.documents import (
     render_metadata,
 )
 from mongozarr.storage.chunks.external import ExternalChunks, open_chunk_store
-from mongozarr.layout import guess_node, key_of, metadata_key, prefix_regex
+from mongozarr.layout import Layout, guess_node, key_of, metadata_key, prefix_regex
 from mongozarr.storage.views import DELETE, SHAPE, Content, Plan, Views
 from mongozarr.errors import AmbiguousWriteWarning, ConflictError
 
@@ -227,7 +227,8 @@ class MongoStore(Store):
             if chunks is None
             else ExternalChunks(prefix, inline_threshold, open_chunk_store(chunks, read_only))
         )
-        self._nodes_name = f"{prefix}.nodes"
+        self._layout = Layout(prefix)
+        self._nodes_name = self._layout.nodes
         # What zarr objects of this store hold of each node: the merge bases.
         self._views = Views()
         self._arrays: set[str] = set()
@@ -314,10 +315,27 @@ class MongoStore(Store):
         """The async database handle for the running event loop."""
         return self._connection.database()
 
+    async def capabilities(self) -> Capabilities:
+        """What the server behind this store can do (asked once per connection)."""
+        return await self._connection.capabilities()
+
     @property
     def nodes_collection_name(self) -> str:
         """The name of the collection of node documents."""
         return self._nodes_name
+
+    @property
+    def layout(self) -> Layout:
+        """The collection names and indexes of this store's prefix."""
+        return self._layout
+
+    def nodes(self) -> Any:
+        """The node collection, for the running event loop."""
+        return self._connection.database()[self._nodes_name]
+
+    def check_writable(self) -> None:
+        """Raise ``ValueError`` if this store is read-only; call before any write through it."""
+        self._check_writable()
 
     def _batches(self) -> _Batches:
         """The request coalescers of the running event loop."""

@@ -63,6 +63,20 @@ class _Cursor:
             yield item
 
 
+# mongomock refuses an update it cannot apply with a Python error where MongoDB
+# answers OperationFailure; it also lacks $mul and $rename of nested fields.
+_UPDATES = frozenset({"find_one_and_update", "update_one", "update_many"})
+_REFUSALS = (NotImplementedError, TypeError, ValueError)
+
+
+def _refused(exc: Exception) -> Exception:
+    from pymongo.errors import OperationFailure
+
+    return OperationFailure(
+        f"{exc} (in-process mongomock backend, which also lacks $mul and $rename of nested fields)"
+    )
+
+
 class AsyncMockCollection:
     """The subset of ``AsyncCollection`` mongozarr uses, over mongomock."""
 
@@ -109,10 +123,14 @@ class AsyncMockCollection:
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         method = getattr(self._collection, name)
+        refusals = _REFUSALS if name in _UPDATES else ()
 
         async def call(*args: Any, **kwargs: Any) -> Any:
             with self._lock:
-                return method(*args, **kwargs)
+                try:
+                    return method(*args, **kwargs)
+                except refusals as exc:
+                    raise _refused(exc) from None
 
         return call
 

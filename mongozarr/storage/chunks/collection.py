@@ -30,6 +30,7 @@ from pymongo.errors import DuplicateKeyError
 
 from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, SuffixByteRequest
 
+from mongozarr.errors import ChunkDataError
 from mongozarr.layout import prefix_regex
 
 __all__ = ["GRIDFS_CHUNK_BYTES", "ChunkCollection", "byte_slice"]
@@ -98,7 +99,7 @@ class ChunkCollection:
             if data is not None:
                 return data
             # The GridFS file was replaced while we read it: follow the new pointer.
-        raise RuntimeError(f"chunk {key!r} kept changing while being read")
+        raise ChunkDataError(f"chunk {key!r} kept changing while being read")
 
     async def read_document(
         self,

@@ -36,7 +36,7 @@ from zarr.abc.store import RangeByteRequest
 from zarr.core.buffer import default_buffer_prototype
 
 from mongozarr.storage.chunks.collection import ChunkCollection, PieceFetcher, byte_slice
-from mongozarr.errors import MongoZarrError
+from mongozarr.errors import ChunkDataError
 
 if TYPE_CHECKING:
     from zarr.abc.store import ByteRequest, Store
@@ -98,7 +98,7 @@ class ExternalChunks(ChunkCollection):
             return value.to_bytes()
         if await db[self.name].find_one({"_id": doc["_id"]}, {"_id": 1}) is None:
             return None  # deleted while we read: the caller sees it gone
-        raise MongoZarrError(
+        raise ChunkDataError(
             f"chunk {doc['_id']!r} is indexed in MongoDB but missing from {self.store}"
         )
 
