@@ -322,3 +322,37 @@ def json_equal(a: Any, b: Any) -> bool:
     if a == b:
         return True
     return json.dumps(a, sort_keys=True, allow_nan=True) == json.dumps(b, sort_keys=True, allow_nan=True)
+
+
+def node_problem(document: dict[str, Any]) -> str | None:
+    """Why a node document cannot be read as a zarr node, or ``None`` if it can.
+
+    Catches what a crash or a hand edit from the Mongo shell can leave:
+    structural fields that disagree with the path, ``attributes`` that are not
+    an object, array metadata zarr cannot parse. Whole-tree operations use it
+    to skip (and name) such a node instead of failing on it.
+    """
+    path = document.get("_id")
+    if not isinstance(path, str):
+        return f"_id is {type(path).__name__}, not a path string"
+    if any(part in ("", ".", "..") for part in path.split("/")) and path != "":
+        return f"path {path!r} has an empty, '.' or '..' component"
+    for field, expected in path_fields(path).items():
+        if document.get(field) != expected:
+            return f"{field} is {document.get(field)!r}, the path implies {expected!r}"
+    if "attributes" in document and not isinstance(document["attributes"], dict):
+        return f"attributes is {type(document['attributes']).__name__}, not an object"
+    node_type = document.get("node_type")
+    if node_type not in ("group", "array", None):
+        return f"node_type is {node_type!r}, not 'group' or 'array'"
+    if document.get("zarr_format") not in (2, 3, None):
+        return f"zarr_format is {document.get('zarr_format')!r}, not 2 or 3"
+    if node_type == "array":
+        from zarr.core.array import parse_array_metadata
+
+        name = "zarr.json" if document.get("zarr_format") == 3 else ".zarray"
+        try:
+            parse_array_metadata(json.loads(render_metadata(document, name) or b"{}"))
+        except Exception as exc:  # zarr raises many kinds; any of them means unreadable
+            return f"array metadata zarr cannot read: {exc}"
+    return None

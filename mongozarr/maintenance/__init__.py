@@ -1,0 +1,1 @@
+"""Keeping a store healthy: find and repair what crashes and hand edits left behind."""
