@@ -29,13 +29,14 @@ from mongozarr.errors import DocumentTooLargeError, InvalidMetadataError
 __all__ = [
     "MAX_DOCUMENT_BYTES",
     "MAX_NESTING",
-    "bump_version",
     "METADATA_NAMES",
+    "bump_version",
     "check_document",
     "decode_value",
     "encode_value",
     "escape_key",
     "escape_path",
+    "node_problem",
     "parse_metadata",
     "path_fields",
     "render_metadata",
@@ -353,6 +354,6 @@ def node_problem(document: dict[str, Any]) -> str | None:
         name = "zarr.json" if document.get("zarr_format") == 3 else ".zarray"
         try:
             parse_array_metadata(json.loads(render_metadata(document, name) or b"{}"))
-        except Exception as exc:  # zarr raises many kinds; any of them means unreadable
+        except Exception as exc:  # noqa: BLE001 (zarr raises many kinds; any means unreadable)
             return f"array metadata zarr cannot read: {exc}"
     return None
