@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 
-import numpy as np
 import zarr
 from pymongo import monitoring
 
