@@ -402,14 +402,14 @@ class _Copier:
         concurrency: int,
         emit: Callable[[CopyEvent], None],
         strip: bool,
-        metadata: dict[str, bytes] | None,
+        overrides: dict[str, bytes] | None,
     ) -> None:
         self.src = src
         self.dst = dst
         self.concurrency = concurrency
         self.emit = emit
         self.strip = strip
-        self.overrides = metadata or {}
+        self.overrides = overrides or {}
         self.report = CopyReport(source=str(src), destination=str(dst))
         self.sizes: dict[str, int] = {}  # chunk key -> size at the source
         self.metadata: dict[str, bytes] = {}  # metadata key -> bytes written
