@@ -21,7 +21,16 @@ from mongozarr.coordination.links import (
 from mongozarr.storage.store import DEFAULT_INLINE_THRESHOLD, MongoStore
 from mongozarr.coordination.watch import ChangeEvent, Watch, watch
 from mongozarr.storage.urls import open_store
-from mongozarr.transfer import CopyEvent, CopyReport, copy, export, import_
+from mongozarr.transfer import (
+    CopyEvent,
+    CopyReport,
+    copy,
+    copy_async,
+    export_archive,
+    export_archive_async,
+    import_archive,
+    import_archive_async,
+)
 from mongozarr import errors
 from mongozarr.errors import *  # noqa: F403  (the whole error tree)
 from mongozarr.tree import Tree, open_tree
@@ -55,8 +64,11 @@ __all__ = [
     "MongoStore",
     "Tree",
     "copy",
-    "export",
-    "import_",
+    "copy_async",
+    "export_archive",
+    "export_archive_async",
+    "import_archive",
+    "import_archive_async",
     "open_store",
     "open_tree",
 ]

@@ -26,8 +26,13 @@ Consolidated metadata (the v3 ``consolidated_metadata`` field of a group's
 ``zarr.json``, the v2 ``.zmetadata`` key) is a snapshot of the hierarchy's
 metadata. In MongoDB ("zarr in use") it would go stale at the first write,
 and zarr would then prefer the stale copy, so it is stripped on the way
-into a :class:`~mongozarr.MongoStore`; :func:`export` recomputes it for an
-archive ("zarr at rest").
+into a :class:`~mongozarr.MongoStore`; :func:`export_archive` recomputes it
+for an archive ("zarr at rest").
+
+The async functions are the core; ``copy``, ``export_archive`` and
+``import_archive`` run them on zarr's event loop. Progress is reported as
+:class:`CopyEvent` objects to a callback: this module prints nothing (the
+command line draws the progress bar and the summary).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import contextlib
 import json
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -46,29 +51,32 @@ from zarr.abc.store import Store
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 from zarr.errors import ZarrUserWarning
-from zarr.storage import MemoryStore, WrapperStore
+from zarr.storage import MemoryStore
 
 from mongozarr.documents import METADATA_NAMES
+from mongozarr.errors import CopyError
 from mongozarr.storage.store import MongoStore
 from mongozarr.storage.urls import OpenMode, open_store
-from mongozarr.errors import CopyError
 
 __all__ = [
+    "DEFAULT_CONCURRENCY",
     "CopyEvent",
     "CopyReport",
+    "Progress",
     "copy",
     "copy_async",
-    "export",
-    "import_",
-    "print_report",
+    "export_archive",
+    "export_archive_async",
+    "import_archive",
+    "import_archive_async",
 ]
 
 #: Keys written to MongoDB (or got sizes of) per query.
 _BATCH = 1000
 _CONSOLIDATED_V2 = ".zmetadata"
 DEFAULT_CONCURRENCY = 16
+_MONGO_URL_SCHEMES = ("mongodb://", "mongodb+srv://", "mongomock://")
 
-Progress = bool | Callable[["CopyEvent"], None]
 StoreLike = Store | str | Path
 
 
@@ -136,6 +144,10 @@ class CopyReport:
     seconds: float = 0.0
 
 
+#: Receives a :class:`CopyEvent` per step of a copy; None is silent.
+Progress = Callable[[CopyEvent], None] | None
+
+
 # ------------------------------------------------------------------ public API
 
 
@@ -144,7 +156,7 @@ def copy(
     dst: StoreLike,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
-    progress: Progress = True,
+    progress: Progress = None,
     verify: bool = True,
     resume: bool = True,
     consolidated: Literal["keep", "strip"] | None = None,
@@ -160,11 +172,10 @@ def copy(
     concurrency
         Keys in flight at once.
     progress
-        True shows a progress bar on stderr; a callable receives a
-        :class:`CopyEvent` per step instead; False is silent.
+        A callable that receives a :class:`CopyEvent` per step; None is silent.
     verify
         Check the destination against the source afterwards and raise
-        :class:`CopyError` on any difference.
+        :class:`~mongozarr.errors.CopyError` on any difference.
     resume
         Skip keys already at the destination with the same size (chunks) or
         the same JSON (metadata).
@@ -175,6 +186,10 @@ def copy(
     Returns
     -------
     CopyReport
+
+    See Also
+    --------
+    copy_async : the same inside a running event loop.
     """
     return sync(
         copy_async(
@@ -194,38 +209,31 @@ async def copy_async(
     dst: StoreLike,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
-    progress: Progress = True,
+    progress: Progress = None,
     verify: bool = True,
     resume: bool = True,
     consolidated: Literal["keep", "strip"] | None = None,
-    dst_mode: OpenMode = "a",
-    metadata: dict[str, bytes] | None = None,
 ) -> CopyReport:
-    """:func:`copy` for a running event loop.
-
-    ``dst_mode`` is the mode a destination URL is opened with; ``metadata``
-    replaces the source's value of those metadata keys (used by :func:`export`).
-    """
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-    with contextlib.ExitStack() as owned:
-        source = _own(owned, src, "r")
-        destination = _own(owned, dst, dst_mode)
-        if consolidated is None:
-            consolidated = "strip" if isinstance(_unwrap(destination), MongoStore) else "keep"
-        with _progress_sink(progress) as emit:
-            strip = consolidated == "strip"
-            copier = _Copier(source, destination, concurrency, emit, strip, metadata)
-            return await copier.run(resume=resume, verify=verify)
-    raise AssertionError("unreachable")  # ExitStack does not swallow exceptions
+    """Copy every key of one zarr store into another; see :func:`copy`."""
+    emit = _sink(progress)
+    async with _opened(src, "r") as source, _opened(dst, "a") as destination:
+        return await _copy(
+            source,
+            destination,
+            concurrency=concurrency,
+            emit=emit,
+            verify=verify,
+            resume=resume,
+            consolidated=consolidated,
+        )
 
 
-def export(
+def export_archive(
     src: StoreLike,
     archive: str | Path,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
-    progress: Progress = True,
+    progress: Progress = None,
     verify: bool = True,
 ) -> CopyReport:
     """Write a hierarchy as a static archive with consolidated metadata ("zarr at rest").
@@ -235,50 +243,64 @@ def export(
     src
         The hierarchy, a store or URL.
     archive
-        A ``.zip`` path (or a directory, or any URL :func:`open_store` takes),
-        written afresh.
+        A ``.zip`` path (or a directory, or any URL :func:`~mongozarr.open_store`
+        takes), written afresh.
     concurrency, progress, verify
         As for :func:`copy`.
 
     Returns
     -------
     CopyReport
-    """
 
-    async def run() -> CopyReport:
-        with contextlib.ExitStack() as owned:
-            source = _own(owned, src, "r")
-            consolidated_metadata = await _consolidated(source)
-            return await copy_async(
+    See Also
+    --------
+    export_archive_async : the same inside a running event loop.
+    """
+    return sync(
+        export_archive_async(
+            src, archive, concurrency=concurrency, progress=progress, verify=verify
+        )
+    )
+
+
+async def export_archive_async(
+    src: StoreLike,
+    archive: str | Path,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: Progress = None,
+    verify: bool = True,
+) -> CopyReport:
+    """Write a static archive with consolidated metadata; see :func:`export_archive`."""
+    emit = _sink(progress)
+    async with _opened(src, "r") as source:
+        overrides = await _consolidated(source)
+        async with _opened(archive, "w") as destination:
+            return await _copy(
                 source,
-                archive,
+                destination,
                 concurrency=concurrency,
-                progress=progress,
+                emit=emit,
                 verify=verify,
                 resume=False,
                 consolidated="keep",
-                dst_mode="w",
-                metadata=consolidated_metadata,
+                overrides=overrides,
             )
-        raise AssertionError("unreachable")
-
-    return sync(run())
 
 
-def import_(
+def import_archive(
     src: StoreLike,
     dst: MongoStore | str,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
-    progress: Progress = True,
+    progress: Progress = None,
     verify: bool = True,
     resume: bool = True,
 ) -> CopyReport:
     """Bring a hierarchy into MongoDB, where its metadata becomes queryable.
 
     Consolidated metadata is stripped (it would go stale in a store that is
-    written to). The name has a trailing underscore because ``import`` is a
-    Python keyword.
+    written to).
 
     Parameters
     ----------
@@ -292,13 +314,34 @@ def import_(
     Returns
     -------
     CopyReport
+
+    See Also
+    --------
+    import_archive_async : the same inside a running event loop.
     """
+    return sync(
+        import_archive_async(
+            src, dst, concurrency=concurrency, progress=progress, verify=verify, resume=resume
+        )
+    )
+
+
+async def import_archive_async(
+    src: StoreLike,
+    dst: MongoStore | str,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: Progress = None,
+    verify: bool = True,
+    resume: bool = True,
+) -> CopyReport:
+    """Bring a hierarchy into MongoDB; see :func:`import_archive`."""
     if isinstance(dst, str):
-        if not dst.startswith(("mongodb://", "mongodb+srv://", "mongomock://")):
+        if not dst.startswith(_MONGO_URL_SCHEMES):
             raise ValueError(f"import needs a MongoDB destination, got {dst!r}")
     elif not isinstance(dst, MongoStore):
         raise TypeError(f"import needs a MongoStore destination, got {type(dst).__name__}")
-    return copy(
+    return await copy_async(
         src,
         dst,
         concurrency=concurrency,
@@ -307,6 +350,27 @@ def import_(
         resume=resume,
         consolidated="strip",
     )
+
+
+async def _copy(
+    source: Store,
+    destination: Store,
+    *,
+    concurrency: int,
+    emit: Callable[[CopyEvent], None],
+    verify: bool,
+    resume: bool,
+    consolidated: Literal["keep", "strip"] | None,
+    overrides: dict[str, bytes] | None = None,
+) -> CopyReport:
+    """The copy itself, between open stores; ``overrides`` replace source metadata values."""
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    if consolidated is None:
+        consolidated = "strip" if isinstance(destination, MongoStore) else "keep"
+    strip = consolidated == "strip"
+    copier = _Copier(source, destination, concurrency, emit, strip, overrides)
+    return await copier.run(resume=resume, verify=verify)
 
 
 # ------------------------------------------------------------------ the copier
@@ -338,14 +402,14 @@ class _Copier:
         concurrency: int,
         emit: Callable[[CopyEvent], None],
         strip: bool,
-        metadata: dict[str, bytes] | None,
+        overrides: dict[str, bytes] | None,
     ) -> None:
         self.src = src
         self.dst = dst
         self.concurrency = concurrency
         self.emit = emit
         self.strip = strip
-        self.overrides = metadata or {}
+        self.overrides = overrides or {}
         self.report = CopyReport(source=str(src), destination=str(dst))
         self.sizes: dict[str, int] = {}  # chunk key -> size at the source
         self.metadata: dict[str, bytes] = {}  # metadata key -> bytes written
@@ -514,28 +578,46 @@ def _same_json(left: bytes, right: bytes) -> bool:
 # ------------------------------------------------------------------ helpers
 
 
-def _own(owned: contextlib.ExitStack, store: StoreLike, mode: OpenMode) -> Store:
-    """A store for ``store``; one opened here from a URL is closed on exit."""
+def _sink(progress: Progress) -> Callable[[CopyEvent], None]:
+    """The callback for copy events: the caller's, or one that drops them."""
+    if progress is None or progress is False:
+        return lambda event: None
+    if not callable(progress):
+        raise TypeError(
+            "progress must be a callable receiving CopyEvent objects, or None "
+            f"(progress bars are drawn by the mongozarr command line), got {progress!r}"
+        )
+    return progress
+
+
+@contextlib.asynccontextmanager
+async def _opened(store: StoreLike, mode: OpenMode) -> AsyncIterator[Store]:
+    """A store for ``store``; one opened here from a URL is closed on exit.
+
+    A zip archive gets its central directory when closed, also when the copy
+    stops on an exception, so what was written stays readable and resumable.
+    """
     if isinstance(store, Store):
-        return store
-    opened = open_store(store, mode)
-    owned.callback(opened.close)
-    return opened
-
-
-def _unwrap(store: Store) -> Store:
-    while isinstance(store, WrapperStore):
-        store = store._store
-    return store
+        yield store
+        return
+    # open_store(url, "w") empties the store through zarr's sync(), which
+    # refuses to run inside an event loop: open for writing, then empty it here.
+    opened = open_store(store, "a" if mode == "w" else mode)
+    try:
+        if mode == "w":
+            await opened.clear()
+        yield opened
+    finally:
+        opened.close()
 
 
 async def _sizes(store: Store, keys: list[str], concurrency: int) -> dict[str, int]:
     """The sizes of those ``keys`` (chunks) that exist in ``store``."""
-    inner = _unwrap(store)
-    if isinstance(inner, MongoStore):
+    if isinstance(store, MongoStore):
         # The chunk collection and its `size` field are the documented schema:
-        # one query per batch instead of one per key.
-        collection = inner.database()[f"{inner.prefix}.chunks"]
+        # one query per batch instead of one per key. (A MongoStore inside a
+        # WrapperStore is asked key by key: zarr offers no public way to unwrap.)
+        collection = store.database()[store.layout.chunks]
         found: dict[str, int] = {}
         for start in range(0, len(keys), _BATCH):
             batch = keys[start : start + _BATCH]
@@ -593,60 +675,3 @@ async def _root_is_group(store: Store) -> bool:
         return True
     value = await store.get("zarr.json", prototype=default_buffer_prototype())
     return value is not None and _json(value.to_bytes()).get("node_type") == "group"
-
-
-@contextlib.contextmanager
-def _progress_sink(progress: Progress) -> Iterator[Callable[[CopyEvent], None]]:
-    """A callback for copy events: the caller's, a rich progress bar, or nothing."""
-    if callable(progress):
-        yield progress
-        return
-    if not progress:
-        yield lambda event: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn("[bold]copy[/] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("keys"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    ) as bar:
-        task = bar.add_task("", total=None)
-        copied = 0
-
-        def show(event: CopyEvent) -> None:
-            nonlocal copied
-            copied += event.nbytes if event.kind == "copied" else 0
-            description = _megabytes(copied)
-            bar.update(task, completed=event.done, total=event.total, description=description)
-
-        yield show
-
-
-def _megabytes(nbytes: int) -> str:
-    return f"{nbytes / 1e6:.1f} MB"
-
-
-def print_report(console: Any, report: CopyReport) -> None:
-    """Print a :class:`CopyReport` on a rich console (the CLI's summary)."""
-    check = "verified" if report.verified else "not verified"
-    console.print(
-        f"{report.source} → {report.destination}: {report.keys} keys, "
-        f"{report.copied} copied ({_megabytes(report.bytes_copied)}), "
-        f"{report.skipped} already there, {check}, {report.seconds:.1f} s"
-    )
-    if report.stripped or report.dropped:
-        console.print(
-            f"consolidated metadata left out (it would go stale in MongoDB): "
-            f"{', '.join(report.stripped + report.dropped)}"
-        )

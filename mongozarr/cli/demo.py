@@ -20,10 +20,12 @@ from zarr.abc.store import Store
 from zarr.core.sync import sync
 from zarr.storage import LocalStore
 
+from mongozarr.cli.options import DEFAULT_URI, PrefixOption, UriOption
+from mongozarr.cli.rendering import console, node_summary, render_tree
 from mongozarr.storage.store import MongoStore
 from mongozarr.transfer import copy
 
-__all__ = ["run_demo"]
+__all__ = ["concurrent_writers", "demo_command", "run_demo"]
 
 _WRITERS = 4
 _UPDATES = 3
@@ -78,8 +80,7 @@ def _count_writer_keys(attributes: dict[str, Any]) -> int:
 
 
 async def _query(store: MongoStore, query: dict[str, Any]) -> list[dict[str, Any]]:
-    nodes = store.database()[store.nodes_collection_name]
-    return await nodes.find(query, {"_id": 1, "attributes": 1}).sort("_id", 1).to_list()
+    return await store.nodes().find(query, {"_id": 1, "attributes": 1}).sort("_id", 1).to_list()
 
 
 def _show_concurrency(uri: str, prefix: str, console: Console) -> None:
@@ -104,7 +105,7 @@ def _show_concurrency(uri: str, prefix: str, console: Console) -> None:
 
 def _show_query(store: MongoStore, console: Console) -> None:
     query = {"attributes.subject": "mouse-7", "node_type": "array"}
-    console.print(f"\nMongo query on [bold]{store.nodes_collection_name}[/]: {query}")
+    console.print(f"\nMongo query on [bold]{store.layout.nodes}[/]: {query}")
     table = Table("node", "attributes")
     for doc in sync(_query(store, query)):
         table.add_row("/" + doc["_id"], str(doc["attributes"]))
@@ -113,7 +114,7 @@ def _show_query(store: MongoStore, console: Console) -> None:
 
 def _show_copy(store: Store, console: Console) -> None:
     with tempfile.TemporaryDirectory(prefix="mongozarr-demo-") as directory:
-        report = copy(store, directory, progress=False)
+        report = copy(store, directory)
         console.print(
             f"\n[bold]Copied out[/] to a directory: {report.keys} keys "
             f"({report.bytes_copied / 1e3:.1f} kB), verified: {report.verified}, "
@@ -126,14 +127,23 @@ def _show_copy(store: Store, console: Console) -> None:
         )
 
 
-def run_demo(uri: str, prefix: str, console: Console) -> None:
-    """Write, update concurrently, query and copy out a small hierarchy at ``uri``."""
-    from mongozarr.cli.app import render_tree
+def _tree_rows(group: zarr.Group) -> list[dict[str, Any]]:
+    """Summaries of a group and every node below it, parents first."""
+    members = sorted(group.members(max_depth=None), key=lambda member: member[0])
+    return [node_summary(group), *(node_summary(node) for _, node in members)]
 
+
+def run_demo(uri: str, prefix: str, console: Console = console) -> None:
+    """Write, update concurrently, query and copy out a small hierarchy at ``uri``."""
     store = MongoStore(uri, prefix=prefix)
     console.print(f"[bold]mongozarr demo[/] on {store}")
     _write_hierarchy(store)
-    console.print(render_tree(zarr.open_group(store=store, mode="r"), label=str(store)))
+    console.print(render_tree(_tree_rows(zarr.open_group(store=store, mode="r")), str(store)))
     _show_concurrency(uri, prefix, console)
     _show_query(store, console)
     _show_copy(store, console)
+
+
+def demo_command(uri: UriOption = DEFAULT_URI, prefix: PrefixOption = "demo") -> None:
+    """Write a small imaging hierarchy, print its tree and one attribute query."""
+    run_demo(uri, prefix)

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from zarr.storage import LocalStore
 
 from mongozarr import MongoStore
-from mongozarr.cli.demo import concurrent_writers
 from mongozarr.cli import app
+from mongozarr.cli.demo import concurrent_writers
 
 
 def test_demo_tells_the_whole_story(mock_uri: str) -> None:

@@ -1,38 +1,24 @@
-"""mongozarr.copy / export / import_ between directories, zip, MongoDB and S3."""
+"""mongozarr.copy / export_archive / import_archive between directories, zip, MongoDB and S3."""
 
 from __future__ import annotations
 
 import itertools
-import json
-import math
+import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import zarr
-from typer.testing import CliRunner
 from zarr.core.buffer import Buffer, default_buffer_prototype
 from zarr.core.sync import sync
 from zarr.storage import LocalStore, MemoryStore, WrapperStore, ZipStore
 
 import mongozarr
 from mongozarr import CopyError, CopyEvent, MongoStore, open_store
-from mongozarr.cli import app
 from tests import raw
+from tests.transfer.samples import build, check_hierarchy, snapshot, thousand_chunks
 
 KINDS = ["dir", "zip", "mock", "wire", "s3"]
-
-#: Attribute values that are easy to lose on the way through MongoDB or JSON.
-TRICKY = {
-    "subject": "mouse-7",
-    "a.b": {"$c": [1, 2.5, None, True]},
-    "": "empty key",
-    "big": 2**70,
-    "nan": math.nan,
-    "inf": -math.inf,
-    "unicode": "naïve ✓",
-}
 
 
 @pytest.fixture
@@ -55,60 +41,6 @@ def url_of(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     return make
 
 
-def build(zarr_format: int) -> MemoryStore:
-    """A small imaging hierarchy with tricky attributes and a partly empty array."""
-    store = MemoryStore()
-    attributes = {"lab": "imaging", **TRICKY}
-    root = zarr.open_group(store, mode="w", zarr_format=zarr_format, attributes=attributes)
-    raw_group = root.create_group("raw", attributes={"stage": "raw"})
-    image = raw_group.create_array(
-        "img1", shape=(6, 5), chunks=(4, 4), dtype="uint16", attributes=TRICKY
-    )
-    image[:] = np.arange(30, dtype="uint16").reshape(6, 5)
-    sparse = root.create_array(
-        "labels", shape=(8,), chunks=(2,), dtype="float32", fill_value=math.nan
-    )
-    sparse[2:4] = [1.5, -2.0]  # the other chunks stay unwritten
-    return store
-
-
-def snapshot(store: Any) -> dict[str, Any]:
-    """Every key of a store: chunk bytes, and metadata as JSON (consolidated left out)."""
-
-    async def read() -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        async for key in store.list():
-            if key.rpartition("/")[2] == ".zmetadata":
-                continue
-            value = (await store.get(key, default_buffer_prototype())).to_bytes()
-            if key.rpartition("/")[2] in ("zarr.json", ".zarray", ".zgroup", ".zattrs"):
-                document = json.loads(value, parse_constant=lambda token: ("%constant", token))
-                document.pop("consolidated_metadata", None)
-                out[key] = document
-            else:
-                out[key] = value
-        return out
-
-    return sync(read())
-
-
-def as_json(attributes: Any) -> str:
-    """Attributes as canonical JSON text (NaN equals NaN there)."""
-    return json.dumps(dict(attributes), sort_keys=True)
-
-
-def check_hierarchy(store: Any) -> None:
-    """The data and attributes of :func:`build`, read back through zarr."""
-    root = zarr.open_group(store, mode="r", use_consolidated=False)
-    assert as_json(root.attrs) == as_json({"lab": "imaging", **TRICKY})
-    image = root["raw/img1"]
-    np.testing.assert_array_equal(image[:], np.arange(30, dtype="uint16").reshape(6, 5))
-    assert as_json(image.attrs) == as_json(TRICKY)
-    expected = np.full(8, np.nan, dtype="float32")
-    expected[2:4] = [1.5, -2.0]
-    np.testing.assert_array_equal(root["labels"][:], expected)
-
-
 def read_only(url: str) -> Any:
     return open_store(url, "r")
 
@@ -120,8 +52,8 @@ def test_round_trip_between_store_kinds(
 ) -> None:
     original = build(zarr_format)
     src, dst = url_of(src_kind), url_of(dst_kind)
-    mongozarr.copy(original, src, progress=False)
-    report = mongozarr.copy(src, dst, progress=False)
+    mongozarr.copy(original, src)
+    report = mongozarr.copy(src, dst)
     assert report.verified and report.copied == report.keys == len(snapshot(original))
     source, destination = read_only(src), read_only(dst)
     try:
@@ -148,17 +80,7 @@ class Interrupting(WrapperStore[Any]):
         if self.fail_after is not None and len(self.sets) >= self.fail_after:
             raise Interrupted(key)
         self.sets.append(key)
-        await self._store.set(key, value)
-
-
-def thousand_chunks() -> MemoryStore:
-    store = MemoryStore()
-    root = zarr.open_group(store, mode="w", attributes={"kind": "many chunks"})
-    array = root.create_array(
-        "tiles", shape=(1000,), chunks=(1,), dtype="uint8", attributes={"n": 1000}
-    )
-    array[:] = np.arange(1000) % 251 + 1  # no chunk equals the fill value, so all are stored
-    return store
+        await super().set(key, value)
 
 
 @pytest.mark.parametrize("dst_kind", ["mock", "dir"])
@@ -191,21 +113,16 @@ def test_interrupted_copy_resumes_without_recopying(url_of: Any, dst_kind: str) 
     assert snapshot(target) == snapshot(source)
 
     third = Interrupting(target)
-    assert mongozarr.copy(source, third, progress=False).skipped == total
+    assert mongozarr.copy(source, third).skipped == total
     assert third.sets == []
-
-
-def test_progress_bar_renders(capsys: pytest.CaptureFixture[str], mock_uri: str) -> None:
-    mongozarr.copy(thousand_chunks(), mock_uri, progress=True)
-    assert "1002/1002" in capsys.readouterr().err
 
 
 def test_resume_rewrites_a_chunk_of_another_size(mock_uri: str) -> None:
     source = build(3)
-    mongozarr.copy(source, mock_uri, progress=False)
+    mongozarr.copy(source, mock_uri)
     target = open_store(mock_uri, "a")
     sync(target.set("raw/img1/c/0/0", default_buffer_prototype().buffer.from_bytes(b"torn")))
-    report = mongozarr.copy(source, mock_uri, progress=False)
+    report = mongozarr.copy(source, mock_uri)
     assert report.copied == 1 and report.skipped == report.keys - 1
     assert snapshot(target) == snapshot(source)
 
@@ -216,12 +133,12 @@ class Corrupting(WrapperStore[Any]):
     async def set(self, key: str, value: Buffer) -> None:
         if not key.endswith("zarr.json"):
             value = default_buffer_prototype().buffer.from_bytes(value.to_bytes()[:-1])
-        await self._store.set(key, value)
+        await super().set(key, value)
 
 
 def test_verification_catches_a_bad_destination() -> None:
     with pytest.raises(CopyError, match="bytes, expected"):
-        mongozarr.copy(build(3), Corrupting(MemoryStore()), progress=False)
+        mongozarr.copy(build(3), Corrupting(MemoryStore()))
 
 
 @pytest.mark.parametrize("zarr_format", [2, 3])
@@ -229,9 +146,9 @@ def test_import_strips_consolidated_metadata(
     tmp_path: Path, mock_uri: str, zarr_format: int
 ) -> None:
     directory = tmp_path / "consolidated"
-    mongozarr.copy(build(zarr_format), str(directory), progress=False)
+    mongozarr.copy(build(zarr_format), str(directory))
     zarr.consolidate_metadata(LocalStore(directory))
-    report = mongozarr.import_(str(directory), mock_uri, progress=False)
+    report = mongozarr.import_archive(str(directory), mock_uri)
     if zarr_format == 3:
         assert report.stripped == ["zarr.json"] and report.dropped == []
     else:
@@ -251,14 +168,15 @@ def test_import_strips_consolidated_metadata(
 def test_export_writes_a_consolidated_archive(
     tmp_path: Path, mock_uri: str, zarr_format: int
 ) -> None:
-    mongozarr.copy(build(zarr_format), mock_uri, progress=False)
+    mongozarr.copy(build(zarr_format), mock_uri)
     archive = tmp_path / "at-rest.zip"
-    report = mongozarr.export(mock_uri, archive, progress=False)
+    report = mongozarr.export_archive(mock_uri, archive)
     assert report.verified
+    with zipfile.ZipFile(archive) as entries:
+        names = entries.namelist()
+    assert len(names) == len(set(names))  # every key written once
     store = ZipStore(archive, mode="r")
     try:
-        names = [info.filename for info in store._zipfile().infolist()]
-        assert len(names) == len(set(names))  # every key written once
         root = zarr.open_consolidated(store, mode="r", zarr_format=zarr_format)
         consolidated = root.metadata.consolidated_metadata.flattened_metadata
         assert set(consolidated) >= {"raw", "raw/img1", "labels"}
@@ -282,22 +200,19 @@ def test_open_store_resolves_every_kind(tmp_path: Path, mock_uri: str) -> None:
 
 
 def test_open_store_w_empties_the_store(mock_uri: str) -> None:
-    mongozarr.copy(build(3), mock_uri, progress=False)
+    mongozarr.copy(build(3), mock_uri)
     store = open_store(mock_uri, "w")
     assert snapshot(store) == {}
 
 
-def test_cli_copy_export_import(tmp_path: Path, mock_uri: str) -> None:
-    runner = CliRunner()
-    source = tmp_path / "source"
-    mongozarr.copy(build(3), str(source), progress=False)
-    result = runner.invoke(app, ["copy", str(source), str(tmp_path / "copy"), "--no-progress"])
-    assert result.exit_code == 0, result.output
-    assert "9 keys, 9 copied" in " ".join(result.output.split())
-    archive = str(tmp_path / "a.zip")
-    result = runner.invoke(app, ["export", str(tmp_path / "copy"), "--archive", archive])
-    assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["import", archive, "--uri", mock_uri, "--no-progress"])
-    assert result.exit_code == 0, result.output
-    assert "consolidated metadata left out" in " ".join(result.output.split())
-    check_hierarchy(MongoStore(mock_uri))
+def test_progress_takes_a_callable_and_the_library_prints_nothing(
+    capsys: pytest.CaptureFixture[str], mock_uri: str
+) -> None:
+    events: list[CopyEvent] = []
+    report = mongozarr.copy(thousand_chunks(), mock_uri, progress=events.append)
+    assert [e.kind for e in events][:: len(events) - 1] == ["plan", "verified"]
+    assert events[-2].done == events[-2].total == report.keys == 1002
+    assert mongozarr.copy(thousand_chunks(), mock_uri).skipped == 1002  # silent by default
+    assert capsys.readouterr() == ("", "")
+    with pytest.raises(TypeError, match="progress must be a callable"):
+        mongozarr.copy(thousand_chunks(), mock_uri, progress=True)  # type: ignore[arg-type]

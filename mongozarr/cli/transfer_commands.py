@@ -1,0 +1,74 @@
+"""The transfer commands: ``copy``, ``export``, ``import``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mongozarr.cli.options import (
+    DEFAULT_URI,
+    ConcurrencyOption,
+    PrefixOption,
+    ProgressOption,
+    StoreArgument,
+    UriOption,
+    VerifyOption,
+)
+from mongozarr.cli.rendering import copy_progress, print_report
+from mongozarr.storage.store import MongoStore
+from mongozarr.transfer import DEFAULT_CONCURRENCY, copy, export_archive, import_archive
+
+__all__ = ["copy_command", "export_command", "import_command"]
+
+
+def copy_command(
+    src: StoreArgument,
+    dst: StoreArgument,
+    concurrency: ConcurrencyOption = DEFAULT_CONCURRENCY,
+    progress: ProgressOption = True,
+    verify: VerifyOption = True,
+    resume: Annotated[
+        bool, typer.Option("--resume/--no-resume", help="Skip keys already copied.")
+    ] = True,
+) -> None:
+    """Copy a zarr hierarchy between stores, resuming an interrupted copy."""
+    with copy_progress(progress) as show:
+        report = copy(
+            src, dst, concurrency=concurrency, progress=show, verify=verify, resume=resume
+        )
+    print_report(report)
+
+
+def export_command(
+    src: StoreArgument,
+    archive: Annotated[
+        str, typer.Option("--archive", help="The .zip archive (or directory) to write afresh.")
+    ],
+    concurrency: ConcurrencyOption = DEFAULT_CONCURRENCY,
+    progress: ProgressOption = True,
+    verify: VerifyOption = True,
+) -> None:
+    """Write a static archive with consolidated metadata (zarr at rest)."""
+    with copy_progress(progress) as show:
+        report = export_archive(
+            src, archive, concurrency=concurrency, progress=show, verify=verify
+        )
+    print_report(report)
+
+
+def import_command(
+    src: StoreArgument,
+    uri: UriOption = DEFAULT_URI,
+    prefix: PrefixOption = "zarr",
+    concurrency: ConcurrencyOption = DEFAULT_CONCURRENCY,
+    progress: ProgressOption = True,
+    verify: VerifyOption = True,
+) -> None:
+    """Bring a hierarchy into MongoDB, where its metadata becomes queryable."""
+    store = MongoStore(uri, prefix=prefix)
+    with copy_progress(progress) as show:
+        report = import_archive(
+            src, store, concurrency=concurrency, progress=show, verify=verify
+        )
+    print_report(report)

@@ -1,0 +1,60 @@
+"""The ``watch`` command: print node changes as they happen."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from mongozarr import MongoStore, watch
+from mongozarr.cli.options import DEFAULT_URI, PrefixOption, UriOption
+from mongozarr.cli.rendering import format_event, parse_json, print_line, usage_errors
+from mongozarr.errors import InvalidInputError
+
+__all__ = ["watch_command"]
+
+
+def _query(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    query = parse_json(text, "--query")
+    if not isinstance(query, dict):
+        raise InvalidInputError(
+            "--query must be a JSON object (a MongoDB query on node documents), "
+            f"got {text!r}"
+        )
+    return query
+
+
+def watch_command(
+    under: Annotated[
+        str | None, typer.Argument(help="Only this node and its subtree.")
+    ] = None,
+    query: Annotated[
+        str | None, typer.Option("--query", help="A MongoDB query on node documents, as JSON.")
+    ] = None,
+    interval: Annotated[
+        float, typer.Option("--interval", help="Seconds between polls (without change streams).")
+    ] = 1.0,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="Stop after this many seconds.")
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option("--count", help="Stop after this many events.")
+    ] = None,
+    uri: UriOption = DEFAULT_URI,
+    prefix: PrefixOption = "zarr",
+) -> None:
+    """Print node changes (created / changed with the changed keys / deleted) as they happen."""
+    with usage_errors():
+        parsed = _query(query)
+    store = MongoStore(uri, prefix=prefix, read_only=True)
+    printed = 0
+    with watch(store, under, parsed, poll_interval=interval, duration=duration) as events:
+        # Printed once the baseline is taken: every later change is reported.
+        print_line(f"watching {store} ({events.mode})")
+        for event in events:
+            print_line(format_event(event))
+            printed += 1
+            if count is not None and printed >= count:
+                break
