@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from mongozarr.cli import demo, transfer_commands, tree_commands, watch
+from mongozarr import __version__
+from mongozarr.cli import demo, maintenance_commands, transfer_commands, tree_commands, watch
+from mongozarr.cli.rendering import EXIT_CODES_HELP
+from mongozarr.cli.target import SESSION
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
     help="MongoDB as a home for zarr data: inspect, query and demo a hierarchy.",
+    epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mongozarr {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Open every store read-only: no command writes.")
+    ] = False,
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version."),
+    ] = None,
+) -> None:
     """MongoDB as a home for zarr data: inspect, query and demo a hierarchy."""
+    SESSION.read_only = read_only
 
 
 app.command("demo")(demo.demo_command)
@@ -32,6 +54,7 @@ app.command("set")(tree_commands.set_command)
 app.command("update")(tree_commands.update_command)
 app.command("find")(tree_commands.find_command)
 app.command("watch")(watch.watch_command)
+app.command("fsck")(maintenance_commands.fsck_command)
 
 
 def main() -> None:

@@ -20,8 +20,10 @@ from zarr.abc.store import Store
 from zarr.core.sync import sync
 from zarr.storage import LocalStore
 
-from mongozarr.cli.options import DEFAULT_URI, PrefixOption, UriOption
-from mongozarr.cli.rendering import console, node_summary, render_tree
+from mongozarr.cli.options import PrefixOption, UriOption
+from mongozarr.cli.rendering import cli_errors, console, node_summary, render_tree
+from mongozarr.cli.target import resolve_uri, split_prefix
+from mongozarr.errors import InvalidInputError
 from mongozarr.storage.store import MongoStore
 from mongozarr.transfer import copy
 
@@ -144,6 +146,24 @@ def run_demo(uri: str, prefix: str, console: Console = console) -> None:
     _show_copy(store, console)
 
 
-def demo_command(uri: UriOption = DEFAULT_URI, prefix: PrefixOption = "demo") -> None:
-    """Write a small imaging hierarchy, print its tree and one attribute query."""
-    run_demo(uri, prefix)
+#: Where the demo writes when no store is configured: in this process, gone at exit.
+TEMPORARY_URI = "mongomock://mongozarr-demo"
+
+
+def demo_command(uri: UriOption = None, prefix: PrefixOption = None) -> None:
+    """Write a small imaging hierarchy, print its tree and one attribute query.
+
+    Uses the configured store (--uri, MONGOZARR_URI, mongozarr.toml), else a
+    temporary in-process one, and says which.
+    """
+    with cli_errors():
+        try:
+            target = resolve_uri(uri)
+        except InvalidInputError:
+            target = TEMPORARY_URI
+            console.print(
+                "[dim]No store configured: the demo uses a temporary in-process store, gone when it "
+                "ends. To keep it: mongozarr serve ./lab --detach, then pass the URI it prints.[/]"
+            )
+        base, name = split_prefix(target, prefix or "demo")
+        run_demo(base, name)

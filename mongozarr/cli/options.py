@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 __all__ = [
-    "DEFAULT_URI",
     "ConcurrencyOption",
     "JsonOption",
     "NodePathArgument",
@@ -19,16 +18,20 @@ __all__ = [
     "ZPathArgument",
 ]
 
-#: The in-process embedded default: nothing to install or start.
-DEFAULT_URI = "mongomock://mongozarr"
-
 UriOption = Annotated[
-    str,
+    str | None,
     typer.Option(
-        "--uri", envvar="MONGOZARR_URI", help="mongodb://host/db, or mongomock://NAME (in-process)."
+        "--uri",
+        envvar="MONGOZARR_URI",
+        help="mongodb://host/db[#prefix] (or mongomock://NAME, in-process and gone at exit); "
+        "default: MONGOZARR_URI, then uri in ./mongozarr.toml or ~/.config/mongozarr/config.toml.",
+        show_default=False,
     ),
 ]
-PrefixOption = Annotated[str, typer.Option("--prefix", help="Collection prefix of the store.")]
+PrefixOption = Annotated[
+    str | None,
+    typer.Option("--prefix", help="Collection prefix of the store [default: the URI's #prefix, else zarr]."),
+]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON (for scripts) instead of a table.")
 ]

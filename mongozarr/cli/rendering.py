@@ -22,11 +22,24 @@ from rich.table import Table
 from rich.tree import Tree as RichTree
 
 from mongozarr import ChangeEvent, CopyEvent, CopyReport
-from mongozarr.errors import InvalidInputError, MongoZarrError
+from mongozarr.errors import (
+    AttributeNotFoundError,
+    ConflictError,
+    InvalidInputError,
+    LeaseTimeout,
+    MongoZarrError,
+    NodeNotFoundError,
+)
+from mongozarr.redaction import redact
 from mongozarr.tree.zpath import format_node_path
 
 __all__ = [
+    "CONFLICT",
+    "CONNECTION_ERROR",
+    "EXIT_CODES_HELP",
+    "NOT_FOUND",
     "USAGE_ERROR",
+    "cli_errors",
     "console",
     "copy_progress",
     "dumps",
@@ -40,11 +53,18 @@ __all__ = [
     "print_report",
     "render_tree",
     "short",
-    "usage_errors",
 ]
 
-#: Exit code of a command stopped by an input or data mistake.
+#: Exit codes (documented in ``mongozarr --help``).
 USAGE_ERROR = 2
+NOT_FOUND = 3
+CONFLICT = 4
+CONNECTION_ERROR = 5
+EXIT_CODES_HELP = (
+    "Exit codes: 0 done, 1 interrupted or unexpected error, 2 usage or input mistake, "
+    "3 node or attribute not found, 4 conflict (version changed, lease held), "
+    "5 cannot reach or lost the server."
+)
 _CELL = 60
 
 #: Standard output (rich resolves ``sys.stdout`` at each print, so test runners can capture it).
@@ -81,15 +101,29 @@ def print_json(value: Any) -> None:
     typer.echo(dumps(value))
 
 
+def _exit_code(exc: BaseException) -> int:
+    from pymongo.errors import ConnectionFailure
+
+    if isinstance(exc, (NodeNotFoundError, AttributeNotFoundError, KeyError)):
+        return NOT_FOUND
+    if isinstance(exc, (ConflictError, LeaseTimeout)):
+        return CONFLICT
+    if isinstance(exc, ConnectionFailure):
+        return CONNECTION_ERROR
+    return USAGE_ERROR
+
+
 @contextmanager
-def usage_errors() -> Iterator[None]:
-    """Turn expected input and data errors into one line on stderr and exit code 2."""
+def cli_errors() -> Iterator[None]:
+    """Turn expected errors into one line on stderr and a distinct exit code (no traceback)."""
+    from pymongo.errors import PyMongoError
+
     try:
         yield
-    except (MongoZarrError, KeyError, ValueError) as exc:
+    except (MongoZarrError, KeyError, ValueError, PyMongoError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        typer.echo(f"error: {message}", err=True)
-        raise typer.Exit(USAGE_ERROR) from None
+        typer.echo(f"error: {redact(str(message))}", err=True)
+        raise typer.Exit(_exit_code(exc)) from None
 
 
 # ------------------------------------------------------------------ nodes

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from mongozarr.cli.options import (
-    DEFAULT_URI,
     ConcurrencyOption,
     PrefixOption,
     ProgressOption,
@@ -15,8 +14,8 @@ from mongozarr.cli.options import (
     UriOption,
     VerifyOption,
 )
-from mongozarr.cli.rendering import copy_progress, print_report
-from mongozarr.storage.store import MongoStore
+from mongozarr.cli.rendering import cli_errors, copy_progress, print_report
+from mongozarr.cli.target import open_store
 from mongozarr.transfer import DEFAULT_CONCURRENCY, copy, export_archive, import_archive
 
 __all__ = ["copy_command", "export_command", "import_command"]
@@ -59,14 +58,15 @@ def export_command(
 
 def import_command(
     src: StoreArgument,
-    uri: UriOption = DEFAULT_URI,
-    prefix: PrefixOption = "zarr",
+    uri: UriOption = None,
+    prefix: PrefixOption = None,
     concurrency: ConcurrencyOption = DEFAULT_CONCURRENCY,
     progress: ProgressOption = True,
     verify: VerifyOption = True,
 ) -> None:
     """Bring a hierarchy into MongoDB, where its metadata becomes queryable."""
-    store = MongoStore(uri, prefix=prefix)
+    with cli_errors():
+        store = open_store(uri, prefix)
     with copy_progress(progress) as show:
         report = import_archive(
             src, store, concurrency=concurrency, progress=show, verify=verify

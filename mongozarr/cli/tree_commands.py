@@ -15,7 +15,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from mongozarr.cli.options import (
-    DEFAULT_URI,
     JsonOption,
     NodePathArgument,
     PrefixOption,
@@ -23,6 +22,7 @@ from mongozarr.cli.options import (
     ZPathArgument,
 )
 from mongozarr.cli.rendering import (
+    cli_errors,
     console,
     dumps,
     node_summary,
@@ -31,10 +31,10 @@ from mongozarr.cli.rendering import (
     print_json,
     render_tree,
     short,
-    usage_errors,
 )
+from mongozarr.cli.target import open_tree
 from mongozarr.errors import InvalidInputError
-from mongozarr.tree import Tree, open_tree
+from mongozarr.tree import Tree
 from mongozarr.tree.zpath import format_node_path, parse_node_path, parse_zpath
 
 __all__ = [
@@ -48,18 +48,18 @@ __all__ = [
 ]
 
 
-def _open(uri: str, prefix: str) -> Tree:
-    return open_tree(uri, prefix=prefix)
+def _open(uri: str | None, prefix: str | None) -> Tree:
+    return open_tree(uri, prefix)
 
 
 def ls_command(
     path: NodePathArgument = "/",
-    uri: UriOption = DEFAULT_URI,
-    prefix: PrefixOption = "zarr",
+    uri: UriOption = None,
+    prefix: PrefixOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List the children of a group: type, shape, data type, attributes."""
-    with usage_errors():
+    with cli_errors():
         tree = _open(uri, prefix)
         node = format_node_path(parse_node_path(path))
         rows = [node_summary(n) for n in tree.find({"parent": node})]
@@ -73,12 +73,12 @@ def ls_command(
 
 def tree_command(
     path: NodePathArgument = "/",
-    uri: UriOption = DEFAULT_URI,
-    prefix: PrefixOption = "zarr",
+    uri: UriOption = None,
+    prefix: PrefixOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show a node and everything below it (one query)."""
-    with usage_errors():
+    with cli_errors():
         tree = _open(uri, prefix)
         top = node_summary(tree[path])
         rows = [top, *(node_summary(n) for n in tree.find(under=top["path"]))]
@@ -90,12 +90,12 @@ def tree_command(
 
 def info_command(
     path: NodePathArgument,
-    uri: UriOption = DEFAULT_URI,
-    prefix: PrefixOption = "zarr",
+    uri: UriOption = None,
+    prefix: PrefixOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show a node's document: type, format, shape, chunks, attributes, version."""
-    with usage_errors():
+    with cli_errors():
         info = _open(uri, prefix).info(path)
         if as_json:
             print_json(info)
@@ -108,12 +108,12 @@ def info_command(
 
 def get_command(
     zpath: ZPathArgument,
-    uri: UriOption = DEFAULT_URI,
-    prefix: PrefixOption = "zarr",
+    uri: UriOption = None,
+    prefix: PrefixOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Print a node, or an attribute's value as JSON (/raw/img1@spam/eggs)."""
-    with usage_errors():
+    with cli_errors():
         tree = _open(uri, prefix)
         if parse_zpath(zpath).attribute is not None:
             print_json(tree[zpath])  # attribute values are always JSON
@@ -128,12 +128,12 @@ def set_command(
     value: Annotated[
         str, typer.Argument(help="The new value, as JSON (quote strings: '\"x\"').")
     ],
-    uri: UriOption = DEFAULT_URI,
-    prefix: PrefixOption = "zarr",
+    uri: UriOption = None,
+    prefix: PrefixOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Set one attribute atomically: mongozarr set /raw/img1@spam/eggs 5."""
-    with usage_errors():
+    with cli_errors():
         parsed = parse_json(value, "VALUE")
         if parse_zpath(zpath).attribute is None:
             raise InvalidInputError(f"{zpath!r} names a node; set an attribute with 'PATH@KEY'")
@@ -152,12 +152,12 @@ def update_command(
     expected_version: Annotated[
         int | None, typer.Option("--expected-version", help="Apply only at this node version.")
     ] = None,
-    uri: UriOption = DEFAULT_URI,
-    prefix: PrefixOption = "zarr",
+    uri: UriOption = None,
+    prefix: PrefixOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Apply MongoDB update operators to a node's attributes in one atomic write."""
-    with usage_errors():
+    with cli_errors():
         parsed = parse_json(ops, "OPS")
         attributes = _open(uri, prefix).update(
             path, parsed, return_attributes=True, expected_version=expected_version
@@ -180,12 +180,12 @@ def find_command(
     ] = None,
     node_type: Annotated[str | None, typer.Option("--type", help="group or array.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many nodes.")] = None,
-    uri: UriOption = DEFAULT_URI,
-    prefix: PrefixOption = "zarr",
+    uri: UriOption = None,
+    prefix: PrefixOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Find nodes by attributes (paths as in zpaths) and structure (path, name, depth, shape, ...)."""
-    with usage_errors():
+    with cli_errors():
         parsed = parse_json(query, "QUERY")
         found = _open(uri, prefix).find(parsed, under=under, node_type=node_type, limit=limit)
         rows = [node_summary(n) for n in found]

@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 import typer
 
-from mongozarr import MongoStore, watch
-from mongozarr.cli.options import DEFAULT_URI, PrefixOption, UriOption
-from mongozarr.cli.rendering import format_event, parse_json, print_line, usage_errors
+from mongozarr import watch
+from mongozarr.cli.options import PrefixOption, UriOption
+from mongozarr.cli.rendering import cli_errors, format_event, parse_json, print_line
+from mongozarr.cli.target import open_store
 from mongozarr.errors import InvalidInputError
 
 __all__ = ["watch_command"]
@@ -42,13 +43,13 @@ def watch_command(
     count: Annotated[
         int | None, typer.Option("--count", help="Stop after this many events.")
     ] = None,
-    uri: UriOption = DEFAULT_URI,
-    prefix: PrefixOption = "zarr",
+    uri: UriOption = None,
+    prefix: PrefixOption = None,
 ) -> None:
     """Print node changes (created / changed with the changed keys / deleted) as they happen."""
-    with usage_errors():
+    with cli_errors():
         parsed = _query(query)
-    store = MongoStore(uri, prefix=prefix, read_only=True)
+        store = open_store(uri, prefix, read_only=True)
     printed = 0
     with watch(store, under, parsed, poll_interval=interval, duration=duration) as events:
         # Printed once the baseline is taken: every later change is reported.

@@ -78,7 +78,7 @@ def test_update(uri: str) -> None:
     ok = _run("update", "/raw/img0", '{"$set": {"v": 1}}', "--expected-version", str(version), uri=uri)
     assert ok.exit_code == 0 and "after the update" in ok.stdout
     stale = _run("update", "/raw/img0", '{"$set": {"v": 2}}', "--expected-version", str(version), uri=uri)
-    assert stale.exit_code == 2 and "not the expected" in stale.stderr
+    assert stale.exit_code == 4 and "not the expected" in stale.stderr  # 4: conflict
     assert open_tree(uri)["/raw/img0@v"] == 1
 
 
@@ -92,26 +92,26 @@ def test_find(uri: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "code"),
     [
-        (("get", "/raw//img0"), "cannot be empty"),
-        (("get", "/raw/img0@a@b"), "second '@'"),
-        (("get", "/raw/nope"), "no group or array at '/raw/nope'"),
-        (("get", "/raw/img0@nope"), "no attribute"),
-        (("set", "/raw/img0@x", "{not json"), "VALUE is not valid JSON"),
-        (("set", "/raw/img0", "1"), "names a node"),
-        (("set", "/raw/nope@x", "1"), "no group or array"),
-        (("update", "/raw/img0", '{"$bogus": {"a": 1}}'), "unknown update operator '$bogus'"),
-        (("update", "/raw/img0", '{"a": 1}'), "wrap plain values"),
-        (("update", "/raw/img0", "[1"), "OPS is not valid JSON"),
-        (("find", '{"a": {"$near": 1}}'), "unknown query operator '$near'"),
-        (("find", "{}", "--type", "table"), "node_type must be"),
-        (("ls", "/nope"), "no group or array"),
-        (("info", "/raw@x"), "names an attribute"),
+        (("get", "/raw//img0"), "cannot be empty", 2),
+        (("get", "/raw/img0@a@b"), "second '@'", 2),
+        (("get", "/raw/nope"), "no group or array at '/raw/nope'", 3),
+        (("get", "/raw/img0@nope"), "no attribute", 3),
+        (("set", "/raw/img0@x", "{not json"), "VALUE is not valid JSON", 2),
+        (("set", "/raw/img0", "1"), "names a node", 2),
+        (("set", "/raw/nope@x", "1"), "no group or array", 3),
+        (("update", "/raw/img0", '{"$bogus": {"a": 1}}'), "unknown update operator '$bogus'", 2),
+        (("update", "/raw/img0", '{"a": 1}'), "wrap plain values", 2),
+        (("update", "/raw/img0", "[1"), "OPS is not valid JSON", 2),
+        (("find", '{"a": {"$near": 1}}'), "unknown query operator '$near'", 2),
+        (("find", "{}", "--type", "table"), "node_type must be", 2),
+        (("ls", "/nope"), "no group or array", 3),
+        (("info", "/raw@x"), "names an attribute", 2),
     ],
 )
-def test_helpful_errors(uri: str, args: tuple[str, ...], message: str) -> None:
+def test_helpful_errors(uri: str, args: tuple[str, ...], message: str, code: int) -> None:
     result = _run(*args, uri=uri)
-    assert result.exit_code == 2
+    assert result.exit_code == code  # 2: usage or input mistake, 3: not found
     assert message in result.stderr and result.stderr.startswith("error: ")
     assert "Traceback" not in result.output
