@@ -24,7 +24,7 @@ from mongozarr.storage.urls import open_store
 from mongozarr.transfer import CopyEvent, CopyReport, copy, export, import_
 from mongozarr import errors
 from mongozarr.errors import *  # noqa: F403  (the whole error tree)
-from mongozarr.tree import Tree, open_tree
+from mongozarr.tree import AsyncTree, Tree, open_tree, open_tree_async
 
 __all__ = [
     *errors.__all__,
@@ -52,6 +52,7 @@ __all__ = [
     "DEFAULT_INLINE_THRESHOLD",
     "CopyEvent",
     "CopyReport",
+    "AsyncTree",
     "MongoStore",
     "Tree",
     "copy",
@@ -59,6 +60,7 @@ __all__ = [
     "import_",
     "open_store",
     "open_tree",
+    "open_tree_async",
 ]
 
 __version__ = "0.1.0"
