@@ -33,7 +33,7 @@ from mongozarr.transfer import (
 )
 from mongozarr import errors
 from mongozarr.errors import *  # noqa: F403  (the whole error tree)
-from mongozarr.tree import Tree, open_tree
+from mongozarr.tree import AsyncTree, Tree, open_tree, open_tree_async
 
 __all__ = [
     *errors.__all__,
@@ -61,6 +61,7 @@ __all__ = [
     "DEFAULT_INLINE_THRESHOLD",
     "CopyEvent",
     "CopyReport",
+    "AsyncTree",
     "MongoStore",
     "Tree",
     "copy",
@@ -71,6 +72,7 @@ __all__ = [
     "import_archive_async",
     "open_store",
     "open_tree",
+    "open_tree_async",
 ]
 
 __version__ = "0.1.0"

@@ -25,20 +25,22 @@ import bson
 from mongozarr.documents import (
     MAX_DOCUMENT_BYTES,
     MAX_NESTING,
-    _nesting,
     encode_value,
     escape_path,
     unescape_key,
 )
 from mongozarr.errors import DocumentTooLargeError, InvalidMetadataError, QueryError
-from mongozarr.tree.zpath import format_attribute_path, parse_attribute_path
+from mongozarr.layout import strictly_below
+from mongozarr.tree.zpath import format_attribute_path, parse_attribute_path, parse_node_path
 
 __all__ = [
     "QUERY_OPERATORS",
     "STRUCTURAL_FIELDS",
     "UPDATE_OPERATORS",
+    "all_of",
     "attribute_field",
     "check_update_size",
+    "node_filter",
     "query_field",
     "to_mongo_filter",
     "to_mongo_update",
@@ -233,6 +235,42 @@ def to_mongo_filter(query: dict[str, Any] | None) -> dict[str, Any]:
     return _filter(query or {}, query_field)
 
 
+def node_filter(
+    query: dict[str, Any] | None = None, under: str | None = None, node_type: str | None = None
+) -> dict[str, Any]:
+    """The MongoDB filter on node documents for a Tree query.
+
+    Parameters
+    ----------
+    query
+        A Tree query (see :func:`to_mongo_filter`).
+    under
+        Only nodes strictly below this node path (``"/"``: every node but the root).
+    node_type
+        ``"group"`` or ``"array"``.
+    """
+    parts = [to_mongo_filter(query)]
+    if under is not None:
+        parts.append(strictly_below(parse_node_path(under)))
+    if node_type is not None:
+        if node_type not in ("group", "array"):
+            raise QueryError(f"node_type must be 'group' or 'array', got {node_type!r}")
+        parts.append({"node_type": node_type})
+    return all_of(*parts)
+
+
+def all_of(*filters: dict[str, Any]) -> dict[str, Any]:
+    """Filters combined with "and"; a plain merge keeps simple queries simple for the planner."""
+    merged: dict[str, Any] = {}
+    rest: list[dict[str, Any]] = []
+    for item in filters:
+        if any(key in merged for key in item):
+            rest.append(item)
+        else:
+            merged.update(item)
+    return {"$and": [merged, *rest]} if rest else merged
+
+
 def _number(op: str, key: str, operand: Any) -> Any:
     ok = (isinstance(operand, int) and not isinstance(operand, bool) and -_INT64 <= operand < _INT64) or (
         isinstance(operand, float) and math.isfinite(operand)
@@ -282,7 +320,7 @@ def _update_operand(op: str, key: str, operand: Any) -> Any:
         return _number(op, key, operand)
     if op in ("$min", "$max"):
         encoded = _encoded(op, key, operand)
-        if isinstance(encoded, dict) or isinstance(encoded, list):
+        if isinstance(encoded, (dict, list)):
             raise QueryError(f"{op} on {key!r} needs a number or string within MongoDB's range, got {operand!r}")
         return encoded
     if op in ("$push", "$addToSet"):
@@ -370,6 +408,15 @@ def check_update_size(update: dict[str, Any], what: str) -> None:
             f"{what}: the update carries {total / 2**20:.1f} MiB, over MongoDB's 16 MiB document "
             f"limit; its largest value is attribute {largest!r} ({largest_size / 2**20:.1f} MiB)"
         )
+
+
+def _nesting(value: Any) -> int:
+    """Depth of nested documents/arrays in ``value`` (a scalar is 0), as MongoDB counts it."""
+    if isinstance(value, dict):
+        return 1 + max((_nesting(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_nesting(v) for v in value), default=0)
+    return 0
 
 
 def _stored_nesting(op: str, operand: Any) -> int:

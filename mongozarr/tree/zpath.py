@@ -149,7 +149,7 @@ def parse_attribute_path(text: str) -> tuple[str, ...]:
     """
     if not isinstance(text, str):
         raise ZPathError(f"an attribute path is a string, got {type(text).__name__}")
-    body = text[1:] if text.startswith("@") else text
+    body = text.removeprefix("@")
     node, attribute = _split("@" + body, "attribute path")
     assert node == [""] and attribute is not None
     return tuple(attribute)

@@ -22,9 +22,8 @@ def test_tree_append_lock_link_watch(mock_uri: str) -> None:
     np.testing.assert_array_equal(tree["/img"][:, 0], [1, 1, 1, 2, 2])
     assert tree.incomplete_appends("/img") == []
 
-    with tree.lease("/img", ttl=5) as held, pytest.raises(LeaseTimeout):
-        with tree.lease("/img", wait=0):
-            pass
+    with tree.lease("/img", ttl=5) as held, pytest.raises(LeaseTimeout), tree.lease("/img", wait=0):
+        pass
     assert held.fence >= 1
 
     assert tree.link("/img", "/labels") is True
