@@ -18,7 +18,8 @@
     └── CopyError                           a copy's destination differs from its source
 
     MongoZarrWarning (UserWarning)
-    └── AmbiguousWriteWarning               part of a plain zarr write withheld
+    ├── AmbiguousWriteWarning               part of a plain zarr write withheld
+    └── MalformedNodeWarning                a node document zarr cannot read, skipped
 
 The builtin mixins keep Python idioms working: ``except KeyError`` catches a
 missing node, ``except TimeoutError`` a lease that timed out.
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidMetadataError",
     "LeaseLost",
     "LeaseTimeout",
+    "MalformedNodeWarning",
     "MongoZarrError",
     "MongoZarrWarning",
     "NodeNotFoundError",
@@ -131,3 +133,23 @@ class AmbiguousWriteWarning(MongoZarrWarning):
         super().__init__(message)
         self.path = path
         self.withheld = withheld
+
+
+class MalformedNodeWarning(MongoZarrWarning):
+    """A whole-tree operation skipped a node document zarr cannot read.
+
+    Such a document comes from a hand edit (the Mongo shell) or a crash; the
+    other nodes are still answered. ``mongozarr fsck`` lists every one.
+
+    Attributes
+    ----------
+    path
+        The node path.
+    problem
+        What is wrong with the document.
+    """
+
+    def __init__(self, message: str, path: str = "", problem: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.problem = problem

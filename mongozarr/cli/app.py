@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Annotated
 
 import typer
 
 from mongozarr import __version__
 from mongozarr.cli import demo, maintenance_commands, transfer_commands, tree_commands, watch
-from mongozarr.cli.rendering import EXIT_CODES_HELP
+from mongozarr.cli.rendering import EXIT_CODES_HELP, show_warning
 from mongozarr.cli.target import SESSION
 
 __all__ = ["app", "main"]
@@ -40,6 +41,8 @@ def _root(
 ) -> None:
     """MongoDB as a home for zarr data: inspect, query and demo a hierarchy."""
     SESSION.read_only = read_only
+    # Library warnings (a skipped malformed node, an ambiguous write) as one line each.
+    warnings.showwarning = show_warning
 
 
 app.command("demo")(demo.demo_command)

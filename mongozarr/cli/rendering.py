@@ -53,6 +53,7 @@ __all__ = [
     "print_report",
     "render_tree",
     "short",
+    "show_warning",
 ]
 
 #: Exit codes (documented in ``mongozarr --help``).
@@ -99,6 +100,12 @@ def parse_json(text: str, what: str) -> Any:
 def print_json(value: Any) -> None:
     """Print ``value`` as one line of JSON (for scripts)."""
     typer.echo(dumps(value))
+
+
+def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+    """Print a warning as one line on stderr (a ``warnings.showwarning`` replacement)."""
+    typer.echo(f"warning: {redact(str(message))}", err=True)
 
 
 def _exit_code(exc: BaseException) -> int:

@@ -31,7 +31,7 @@ from mongozarr.errors import (
 )
 from mongozarr.layout import subtree
 from mongozarr.storage.store import MongoStore
-from mongozarr.tree.nodes import AsyncNode, attribute_at, node_from_document, node_info
+from mongozarr.tree.nodes import AsyncNode, attribute_at, node_from_document, node_info, nodes_from_documents
 from mongozarr.tree.query import (
     all_of,
     attribute_field,
@@ -390,14 +390,17 @@ class AsyncTree:
         if limit == 0:
             return []
         cursor = self._store.nodes().find(mongo_filter, batch_size=_FIND_BATCH)
-        if limit is not None:
-            # Sorting on the server makes the limit pick the first paths.
-            documents = await cursor.sort("_id", 1).limit(limit).to_list()
-        else:
-            documents = await cursor.to_list()
-            documents.sort(key=lambda d: d["_id"])
-        nodes = (node_from_document(self._node_store, d) for d in documents)
-        return [node for node in nodes if node is not None]
+        try:
+            if limit is not None:
+                # Sorting on the server makes the limit pick the first paths.
+                documents = await cursor.sort("_id", 1).limit(limit).to_list()
+            else:
+                documents = await cursor.to_list()
+        except OperationFailure as exc:
+            # An invalid $regex, $type or $mod is only found out by the server.
+            raise QueryError(f"MongoDB refused the query: {exc.details.get('errmsg') if exc.details else exc}") from None
+        documents.sort(key=lambda d: str(d["_id"]))
+        return nodes_from_documents(self._node_store, documents)
 
     async def count(
         self, query: dict[str, Any] | None = None, *, under: str | None = None, node_type: str | None = None

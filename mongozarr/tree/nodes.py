@@ -7,18 +7,27 @@ built from (:meth:`~mongozarr.MongoStore.note_view`): no reads, no writes.
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import zarr
 from zarr import AsyncArray, AsyncGroup
 from zarr.storage import StorePath
 
-from mongozarr.documents import decode_value, render_metadata
-from mongozarr.errors import AttributeNotFoundError
+from mongozarr.documents import decode_value, node_problem, render_metadata
+from mongozarr.errors import AttributeNotFoundError, InvalidMetadataError, MalformedNodeWarning
 from mongozarr.storage.store import MongoStore
 from mongozarr.tree.zpath import format_node_path
 
-__all__ = ["AsyncNode", "Node", "attribute_at", "node_from_document", "node_info", "sync_node"]
+__all__ = [
+    "AsyncNode",
+    "Node",
+    "attribute_at",
+    "node_from_document",
+    "node_info",
+    "nodes_from_documents",
+    "sync_node",
+]
 
 #: A group or array of zarr's async API, as :class:`~mongozarr.tree.AsyncTree` returns them.
 AsyncNode = AsyncArray[Any] | AsyncGroup
@@ -32,7 +41,15 @@ def node_from_document(store: MongoStore, document: dict[str, Any]) -> AsyncNode
     Returns ``None`` for a document that holds no node (a zarr v2 ``.zattrs``
     alone). The store remembers the document as the base of its key-by-key
     merge, as if zarr had read it.
+
+    Raises
+    ------
+    InvalidMetadataError
+        The document cannot be read as a zarr node (a hand edit or a crash left it so).
     """
+    problem = node_problem(document)
+    if problem is not None:
+        raise InvalidMetadataError(f"node {format_node_path(str(document.get('_id')))!r}: {problem}")
     node_type = document.get("node_type")
     if node_type not in ("group", "array"):
         return None
@@ -46,6 +63,25 @@ def node_from_document(store: MongoStore, document: dict[str, Any]) -> AsyncNode
     if node_type == "array":
         return AsyncArray.from_dict(store_path, data)
     return AsyncGroup.from_dict(store_path, data)
+
+
+def nodes_from_documents(store: MongoStore, documents: list[dict[str, Any]]) -> list[AsyncNode]:
+    """The nodes of many documents; one that zarr cannot read is skipped with a warning.
+
+    Whole-tree answers stay available when one document is malformed: the
+    warning (:class:`~mongozarr.errors.MalformedNodeWarning`) names it.
+    """
+    nodes = []
+    for document in documents:
+        try:
+            node = node_from_document(store, document)
+        except InvalidMetadataError as exc:
+            path = str(document.get("_id"))
+            warnings.warn(MalformedNodeWarning(f"skipped {exc}", path, str(exc)), stacklevel=3)
+            continue
+        if node is not None:
+            nodes.append(node)
+    return nodes
 
 
 def sync_node(value: Any) -> Any:
