@@ -31,7 +31,13 @@ from mongozarr.errors import (
 )
 from mongozarr.layout import subtree
 from mongozarr.storage.store import MongoStore
-from mongozarr.tree.nodes import AsyncNode, attribute_at, node_from_document, node_info, nodes_from_documents
+from mongozarr.tree.nodes import (
+    AsyncNode,
+    attribute_at,
+    node_from_document,
+    node_info,
+    nodes_from_documents,
+)
 from mongozarr.tree.query import (
     all_of,
     attribute_field,
