@@ -7,9 +7,9 @@ import multiprocessing
 import pytest
 import zarr
 
-from mongozarr import MongoStore
 from mongozarr import (
     Link,
+    MongoStore,
     backlinks,
     dangling_links,
     delete_node,

@@ -6,9 +6,8 @@ import datetime
 
 import pytest
 
-from mongozarr import MongoStore
+from mongozarr import LeaseLost, MongoStore, lease, lease_status
 from mongozarr.errors import LeaseTimeout
-from mongozarr import LeaseLost, lease, lease_status
 from tests import raw
 from tests.workers import run_workers, started_together
 
@@ -22,9 +21,8 @@ def test_exclusive_and_fenced(uri: str) -> None:
     store = MongoStore(uri)
     with lease(store, "raw/img1", ttl=30) as first:
         assert lease_status(store, "raw/img1")["owner"] == first.token
-        with pytest.raises(LeaseTimeout):
-            with lease(store, "raw/img1", wait=0.2):
-                pass
+        with pytest.raises(LeaseTimeout), lease(store, "raw/img1", wait=0.2):
+            pass
         # Another name is independent.
         with lease(store, "raw/img2") as other:
             assert other.token != first.token
@@ -61,15 +59,13 @@ def test_renew_extends_expiry(uri: str) -> None:
         assert held.expires_at - before > datetime.timedelta(seconds=50)
         stored = raw.database(uri)["zarr.locks"].find_one({"_id": "job"})
         assert stored["owner"] == held.token
-        with pytest.raises(LeaseTimeout):
-            with lease(store, "job", wait=0):
-                pass
+        with pytest.raises(LeaseTimeout), lease(store, "job", wait=0):
+            pass
 
 
 def test_rejects_nonpositive_ttl(mock_uri: str) -> None:
-    with pytest.raises(ValueError, match="ttl"):
-        with lease(MongoStore(mock_uri), "x", ttl=0):
-            pass
+    with pytest.raises(ValueError, match="ttl"), lease(MongoStore(mock_uri), "x", ttl=0):
+        pass
 
 
 def _count_under_lease(uri: str, rounds: int) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import pickle
 
@@ -9,8 +10,14 @@ import numpy as np
 import pytest
 import zarr
 
-from mongozarr import ConflictError, MongoStore, MongoZarrError
-from mongozarr import append, forget_append, incomplete_appends
+from mongozarr import (
+    ConflictError,
+    MongoStore,
+    MongoZarrError,
+    append,
+    forget_append,
+    incomplete_appends,
+)
 from mongozarr.coordination.append import _pieces
 from tests import raw
 
@@ -159,7 +166,7 @@ def test_concurrent_appenders_never_overlap_or_lose_rows(server_uri: str) -> Non
     assert sorted(back[:, 0].tolist()) == expected
     assert (back == back[:, :1]).all()
     covered = sorted(r for regions in results for r in regions)
-    assert all(a[1] == b[0] for a, b in zip(covered, covered[1:]))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(covered))
     for w, regions in enumerate(results):
         for i, (start, stop) in enumerate(regions):
             assert (back[start:stop] == w * 1000 + i).all()
