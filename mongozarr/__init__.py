@@ -6,7 +6,7 @@ in GridFS, or in another zarr store.
 """
 
 from mongozarr.coordination.append import AppendRegion, append, append_async, forget_append, incomplete_appends
-from mongozarr.coordination.lease import Lease, alease, lease, lease_status
+from mongozarr.coordination.lease import Lease, lease, lease_async, lease_status, lease_status_async
 from mongozarr.coordination.links import (
     Link,
     backlinks,
@@ -33,7 +33,6 @@ __all__ = [
     "Lease",
     "Link",
     "Watch",
-    "alease",
     "append",
     "append_async",
     "backlinks",
@@ -42,7 +41,9 @@ __all__ = [
     "forget_append",
     "incomplete_appends",
     "lease",
+    "lease_async",
     "lease_status",
+    "lease_status_async",
     "link",
     "links",
     "resolve",

@@ -59,7 +59,7 @@ from zarr.core.sync import sync
 from mongozarr.documents import bump_version, decode_value, render_metadata
 from mongozarr.storage.store import MongoStore
 from mongozarr.errors import NodeNotFoundError, NotAnArrayError
-from mongozarr.coordination.lease import DEFAULT_TTL, alease
+from mongozarr.coordination.lease import DEFAULT_TTL, lease_async
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -321,7 +321,7 @@ async def _write_region(
             await view.setitem(selection, part)
             continue
         name = f"{region.path}#append/{axis}/{start // step}"
-        async with alease(store, name, ttl=lease_ttl, wait=chunk_wait):
+        async with lease_async(store, name, ttl=lease_ttl, wait=chunk_wait):
             await view.setitem(selection, part)
 
 
