@@ -5,7 +5,15 @@ updated atomically and queried across a whole hierarchy; chunks live inline,
 in GridFS, or in another zarr store.
 """
 
-from mongozarr.coordination.append import AppendRegion, append, append_async, forget_append, incomplete_appends
+from mongozarr.coordination.append import (
+    AppendRegion,
+    append,
+    append_async,
+    forget_append,
+    forget_append_async,
+    incomplete_appends,
+    incomplete_appends_async,
+)
 from mongozarr.coordination.lease import Lease, lease, lease_async, lease_status, lease_status_async
 from mongozarr.coordination.links import (
     Link,
@@ -39,7 +47,9 @@ __all__ = [
     "dangling_links",
     "delete_node",
     "forget_append",
+    "forget_append_async",
     "incomplete_appends",
+    "incomplete_appends_async",
     "lease",
     "lease_async",
     "lease_status",
