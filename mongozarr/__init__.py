@@ -14,17 +14,24 @@ from mongozarr.coordination.append import (
     incomplete_appends,
     incomplete_appends_async,
 )
+from mongozarr.coordination.delete import delete_node, delete_node_async
 from mongozarr.coordination.lease import Lease, lease, lease_async, lease_status, lease_status_async
 from mongozarr.coordination.links import (
     Link,
     backlinks,
+    backlinks_async,
     dangling_links,
-    delete_node,
+    dangling_links_async,
     link,
+    link_async,
     links,
+    links_async,
     resolve,
+    resolve_async,
     unlink,
+    unlink_async,
     unlink_dangling,
+    unlink_dangling_async,
 )
 from mongozarr.storage.store import DEFAULT_INLINE_THRESHOLD, MongoStore
 from mongozarr.coordination.watch import ChangeEvent, Watch, watch
@@ -44,8 +51,11 @@ __all__ = [
     "append",
     "append_async",
     "backlinks",
+    "backlinks_async",
     "dangling_links",
+    "dangling_links_async",
     "delete_node",
+    "delete_node_async",
     "forget_append",
     "forget_append_async",
     "incomplete_appends",
@@ -55,10 +65,15 @@ __all__ = [
     "lease_status",
     "lease_status_async",
     "link",
+    "link_async",
     "links",
+    "links_async",
     "resolve",
+    "resolve_async",
     "unlink",
+    "unlink_async",
     "unlink_dangling",
+    "unlink_dangling_async",
     "watch",
     "DEFAULT_INLINE_THRESHOLD",
     "CopyEvent",
