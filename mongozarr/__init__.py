@@ -34,7 +34,7 @@ from mongozarr.coordination.links import (
     unlink_dangling_async,
 )
 from mongozarr.storage.store import DEFAULT_INLINE_THRESHOLD, MongoStore
-from mongozarr.coordination.watch import ChangeEvent, Watch, watch
+from mongozarr.coordination.watch import AsyncWatch, ChangeEvent, Watch, watch, watch_async
 from mongozarr.storage.urls import open_store
 from mongozarr.transfer import CopyEvent, CopyReport, copy, export, import_
 from mongozarr import errors
@@ -44,6 +44,7 @@ from mongozarr.tree import Tree, open_tree
 __all__ = [
     *errors.__all__,
     "AppendRegion",
+    "AsyncWatch",
     "ChangeEvent",
     "Lease",
     "Link",
@@ -75,6 +76,7 @@ __all__ = [
     "unlink_dangling",
     "unlink_dangling_async",
     "watch",
+    "watch_async",
     "DEFAULT_INLINE_THRESHOLD",
     "CopyEvent",
     "CopyReport",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 import zarr
 
-from mongozarr import ChangeEvent, MongoStore, append, link, watch
+from mongozarr import ChangeEvent, MongoStore, append, link, watch, watch_async
 from mongozarr.coordination.watch import _event_from_change, _in_full_document
 
 
@@ -70,6 +72,52 @@ def test_iteration_stops_after_duration(mock_uri: str) -> None:
     # The duration is over before the first poll: iteration ends, the change waits.
     assert list(events) == []
     assert [(e.kind, e.path, e.attributes) for e in events.poll()] == [("changed", "raw/img2", ("k", "subject"))]
+
+
+async def test_watch_async_inside_a_running_loop(uri: str) -> None:
+    store = MongoStore(uri)
+    root = await zarr.api.asynchronous.open_group(store=store, mode="w", attributes={"lab": "imaging"})
+    await root.create_array("raw/img1", shape=(2,), dtype="u1")
+    async with watch_async(store, under="raw", poll_interval=0.01) as events:
+        assert events.mode == "poll"
+        assert await events.poll_async() == []
+
+        async def write() -> None:  # another task of this loop, after the baseline
+            img = await zarr.api.asynchronous.open_array(store=store, path="raw/img1")
+            await img.update_attributes({"stain": "dapi"})
+            await root.update_attributes({"lab": "outside the scope"})
+            await root.create_array("raw/img2", shape=(1,), dtype="u1")
+
+        async def first_two() -> list[ChangeEvent]:
+            got = []
+            async for event in events:
+                got.append(event)
+                if len(got) == 2:
+                    break
+            return got
+
+        _, got = await asyncio.gather(write(), first_two())
+        assert sorted((e.kind, e.path, e.attributes) for e in got) == [
+            ("changed", "raw/img1", ("stain",)), ("created", "raw/img2", ())]
+        assert await events.poll_async() == []
+
+
+async def test_awaited_watch_async_takes_its_baseline_and_stops_after_duration(uri: str) -> None:
+    store = MongoStore(uri)
+    root = await zarr.api.asynchronous.open_group(store=store, mode="w")
+    unopened = watch_async(store, poll_interval=0.01, duration=0)
+    with pytest.raises(RuntimeError, match="not open"):
+        _ = unopened.mode
+    events = await unopened
+    assert events is unopened and events.mode == "poll"
+    await root.update_attributes({"k": 1})
+    assert [event async for event in events] == []  # the duration is over before the first poll
+    assert [(e.kind, e.path, e.attributes) for e in await events.poll_async()] == [("changed", "", ("k",))]
+    await events.close_async()
+    with pytest.raises(ValueError, match="no change streams"):
+        await watch_async(store, mode="stream")
+    with pytest.raises(ValueError, match="mode"):
+        watch_async(store, mode="fast")  # type: ignore[arg-type]
 
 
 def test_change_stream_events_are_translated() -> None:
