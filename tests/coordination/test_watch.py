@@ -9,7 +9,7 @@ import pytest
 import zarr
 
 from mongozarr import ChangeEvent, MongoStore, append, link, watch, watch_async
-from mongozarr.coordination.watch import _event_from_change, _in_full_document
+from mongozarr.coordination.watch import _event_from_change, _in_full_document, _Stream
 
 
 @pytest.fixture(params=["mock", "wire"])
@@ -141,6 +141,12 @@ def test_change_stream_events_are_translated() -> None:
         "fullDocument.attributes.k": 1, "$or": [{"fullDocument.depth": 2}]}
     with pytest.raises(ValueError):
         _in_full_document({"$expr": {}})
+
+
+def test_change_stream_scope_is_the_subtree_by_document_key(mock_uri: str) -> None:
+    match = _Stream(MongoStore(mock_uri), "/raw", None).pipeline[0]["$match"]
+    assert match["$or"] == [{"documentKey._id": "raw"}, {"documentKey._id": {"$regex": "^raw/"}}]
+    assert "$or" not in _Stream(MongoStore(mock_uri), None, None).pipeline[0]["$match"]
 
 
 def test_auto_falls_back_to_polling_without_change_streams(wire_uri: str) -> None:
