@@ -494,33 +494,3 @@ def watch_async(
         :class:`ChangeEvent` objects.
     """
     return AsyncWatch(store, under, query, poll_interval=poll_interval, mode=mode, duration=duration)
-
-
-def run_watch(
-    uri: str,
-    prefix: str,
-    under: str | None,
-    query: str | None,
-    poll_interval: float,
-    duration: float | None,
-    count: int | None,
-    echo: Any,
-) -> int:
-    """The ``mongozarr watch`` command: print events as they come; how many were printed."""
-    import json
-
-    from mongozarr.storage.store import MongoStore
-
-    parsed = json.loads(query) if query else None
-    if parsed is not None and not isinstance(parsed, dict):
-        raise ValueError("--query must be a JSON object (a MongoDB query on node documents)")
-    store = MongoStore(uri, prefix=prefix, read_only=True)
-    printed = 0
-    with watch(store, under, parsed, poll_interval=poll_interval, duration=duration) as events:
-        echo(f"watching {store} ({events.mode})")
-        for event in events:
-            echo(str(event))
-            printed += 1
-            if count is not None and printed >= count:
-                break
-    return printed
