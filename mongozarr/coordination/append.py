@@ -56,20 +56,28 @@ from pymongo import ReturnDocument
 from zarr.core.array import AsyncArray, parse_array_metadata
 from zarr.core.sync import sync
 
+from mongozarr.coordination.lease import DEFAULT_TTL, lease_async
 from mongozarr.documents import bump_version, decode_value, render_metadata
-from mongozarr.storage.store import MongoStore
 from mongozarr.errors import NodeNotFoundError, NotAnArrayError
-from mongozarr.coordination.lease import DEFAULT_TTL, alease
+from mongozarr.layout import PENDING_APPENDS
+from mongozarr.storage.store import MongoStore
 
 if TYPE_CHECKING:
     import numpy.typing as npt
     import zarr
 
-__all__ = ["AppendRegion", "append", "append_async", "forget_append", "incomplete_appends"]
+__all__ = [
+    "AppendRegion",
+    "append",
+    "append_async",
+    "forget_append",
+    "forget_append_async",
+    "incomplete_appends",
+    "incomplete_appends_async",
+]
 
 #: How long appenders wait for a partial chunk another appender is writing.
 DEFAULT_CHUNK_WAIT = 120.0
-_PENDING = "pending_appends"
 
 
 @dataclass(frozen=True)
@@ -185,7 +193,7 @@ def _owner() -> str:
 
 async def _reserve(store: MongoStore, path: str, shape: tuple[int, ...], axis: int) -> dict[str, Any]:
     """Grow the shape and record the region, atomically; the node document after."""
-    nodes = store.database()[store.nodes_collection_name]
+    nodes = store.nodes()
     query: dict[str, Any] = {
         "_id": path,
         "node_type": "array",
@@ -196,7 +204,7 @@ async def _reserve(store: MongoStore, path: str, shape: tuple[int, ...], axis: i
     record_id = uuid.uuid4().hex
     # Only this reservation's record comes back, however many others are pending.
     mine = {"$elemMatch": {"id": record_id}}
-    projection = {"zarr_format": 1, "node_type": 1, "metadata": 1, _PENDING: mine}
+    projection = {"zarr_format": 1, "node_type": 1, "metadata": 1, PENDING_APPENDS: mine}
     if not (await store.capabilities()).pipeline_updates:
         doc = await _reserve_by_compare_and_set(nodes, query, projection, record_id, axis, rows)
     else:
@@ -233,7 +241,7 @@ def _reservation_pipeline(record_id: str, axis: int, rows: int, ndim: int) -> li
         {
             "$set": {
                 "metadata.shape": {"$concatArrays": shape_parts},
-                _PENDING: {"$concatArrays": [{"$ifNull": [f"${_PENDING}", []]}, [record]]},
+                PENDING_APPENDS: {"$concatArrays": [{"$ifNull": [f"${PENDING_APPENDS}", []]}, [record]]},
                 "version": {"$add": ["$version", 1]},
                 "updated_at": "$$NOW",
             }
@@ -260,7 +268,7 @@ async def _reserve_by_compare_and_set(
         doc = await nodes.find_one_and_update(
             {**query, f"metadata.shape.{axis}": start},
             {"$inc": {f"metadata.shape.{axis}": rows, "version": 1}, "$set": {"updated_at": now},
-             "$push": {_PENDING: record}},
+             "$push": {PENDING_APPENDS: record}},
             projection=projection,
             return_document=ReturnDocument.AFTER,
         )
@@ -282,7 +290,7 @@ async def _why_not_reserved(nodes: Any, path: str, shape: tuple[int, ...], axis:
 
 
 def _region_of(doc: dict[str, Any], path: str) -> AppendRegion:
-    (record,) = doc[_PENDING]
+    (record,) = doc[PENDING_APPENDS]
     shape = tuple(int(n) for n in doc["metadata"]["shape"])
     return AppendRegion(path, int(record["axis"]), int(record["start"]), int(record["stop"]), shape, record["id"])
 
@@ -321,7 +329,7 @@ async def _write_region(
             await view.setitem(selection, part)
             continue
         name = f"{region.path}#append/{axis}/{start // step}"
-        async with alease(store, name, ttl=lease_ttl, wait=chunk_wait):
+        async with lease_async(store, name, ttl=lease_ttl, wait=chunk_wait):
             await view.setitem(selection, part)
 
 
@@ -349,22 +357,22 @@ def _pieces(start: int, stop: int, step: int) -> list[tuple[int, int, bool]]:
 
 
 async def _complete(store: MongoStore, path: str, record_id: str) -> None:
-    await store.database()[store.nodes_collection_name].update_one(
+    await store.nodes().update_one(
         {"_id": path},
-        {"$pull": {_PENDING: {"id": record_id}}, **bump_version()},
+        {"$pull": {PENDING_APPENDS: {"id": record_id}}, **bump_version()},
     )
 
 
-async def _pending(store: MongoStore, path: str) -> list[AppendRegion]:
-    doc = await store.database()[store.nodes_collection_name].find_one(
-        {"_id": path}, {_PENDING: 1, "metadata.shape": 1}
-    )
+async def incomplete_appends_async(store: MongoStore, path: str) -> list[AppendRegion]:
+    """Async form of :func:`incomplete_appends`."""
+    path = path.strip("/")
+    doc = await store.nodes().find_one({"_id": path}, {PENDING_APPENDS: 1, "metadata.shape": 1})
     if doc is None:
         raise NodeNotFoundError(f"no array at {path!r}")
     shape = tuple(int(n) for n in decode_value(doc.get("metadata") or {}).get("shape", ()))
     return [
         AppendRegion(path, int(r["axis"]), int(r["start"]), int(r["stop"]), shape, r["id"])
-        for r in doc.get(_PENDING) or []
+        for r in doc.get(PENDING_APPENDS) or []
         if r.get("start") is not None
     ]
 
@@ -375,14 +383,21 @@ def incomplete_appends(store: MongoStore, path: str) -> list[AppendRegion]:
     A region in flight is listed as well as one whose writer crashed; the
     ``pending_appends`` entries of the node document also tell the owner
     (``host:pid``) and ``reserved_at``. ``shape`` is the array's current shape.
+
+    Raises
+    ------
+    NodeNotFoundError
+        If there is no node at ``path``.
     """
-    return sync(_pending(store, path))
+    return sync(incomplete_appends_async(store, path))
 
 
-async def _forget(store: MongoStore, path: str, record_id: str) -> bool:
-    result = await store.database()[store.nodes_collection_name].update_one(
-        {"_id": path, f"{_PENDING}.id": record_id},
-        {"$pull": {_PENDING: {"id": record_id}}, **bump_version()},
+async def forget_append_async(store: MongoStore, path: str, record_id: str) -> bool:
+    """Async form of :func:`forget_append`."""
+    store.check_writable()
+    result = await store.nodes().update_one(
+        {"_id": path.strip("/"), f"{PENDING_APPENDS}.id": record_id},
+        {"$pull": {PENDING_APPENDS: {"id": record_id}}, **bump_version()},
     )
     return bool(result.matched_count)
 
@@ -392,4 +407,4 @@ def forget_append(store: MongoStore, path: str, record_id: str) -> bool:
 
     Returns False if there was no such record.
     """
-    return sync(_forget(store, path, record_id))
+    return sync(forget_append_async(store, path, record_id))

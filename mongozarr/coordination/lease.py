@@ -42,7 +42,7 @@ from mongozarr.errors import LeaseLost, LeaseTimeout
 if TYPE_CHECKING:
     from mongozarr.storage.store import MongoStore
 
-__all__ = ["DEFAULT_TTL", "Lease", "alease", "lease", "lease_status"]
+__all__ = ["DEFAULT_TTL", "Lease", "lease", "lease_async", "lease_status", "lease_status_async"]
 
 #: Seconds a lease lasts unless renewed.
 DEFAULT_TTL = 30.0
@@ -54,7 +54,7 @@ _MAX_DELAY = 0.5
 
 @dataclass
 class Lease:
-    """A granted lease; use through :func:`lease` or :func:`alease`.
+    """A granted lease; use through :func:`lease` or :func:`lease_async`.
 
     Attributes
     ----------
@@ -77,14 +77,9 @@ class Lease:
     expires_at: datetime.datetime
     ttl: float
 
-    async def arenew(self, ttl: float | None = None) -> None:
-        """Extend the lease by ``ttl`` seconds from now (async).
-
-        Raises
-        ------
-        LeaseLost
-            If the lease expired and another holder took it meanwhile.
-        """
+    async def renew_async(self, ttl: float | None = None) -> None:
+        """Async form of :meth:`renew`."""
+        self.store.check_writable()
         ttl = self.ttl if ttl is None else ttl
         doc = await _locks(self.store).find_one_and_update(
             {"_id": self.name, "owner": self.token},
@@ -97,11 +92,18 @@ class Lease:
         self.ttl = ttl
 
     def renew(self, ttl: float | None = None) -> None:
-        """Extend the lease by ``ttl`` seconds from now (default: the lease's ttl)."""
-        sync(self.arenew(ttl))
+        """Extend the lease by ``ttl`` seconds from now (default: the lease's ttl).
 
-    async def arelease(self) -> bool:
-        """Give the lease up (async); False if it had already passed to another owner."""
+        Raises
+        ------
+        LeaseLost
+            If the lease expired and another holder took it meanwhile.
+        """
+        sync(self.renew_async(ttl))
+
+    async def release_async(self) -> bool:
+        """Async form of :meth:`release`."""
+        self.store.check_writable()
         result = await _locks(self.store).update_one(
             {"_id": self.name, "owner": self.token}, {"$set": {"owner": None}}
         )
@@ -109,11 +111,11 @@ class Lease:
 
     def release(self) -> bool:
         """Give the lease up; False if it had already passed to another owner."""
-        return sync(self.arelease())
+        return sync(self.release_async())
 
 
 def _locks(store: MongoStore) -> Any:
-    return store.database()[f"{store.prefix}.locks"]
+    return store.database()[store.layout.locks]
 
 
 def _expiry(server_clock: bool, ttl: float) -> Any:
@@ -146,6 +148,7 @@ async def _try_acquire(store: MongoStore, name: str, ttl: float) -> Lease | None
     """One attempt: the lease if it was free or expired, else None."""
     if ttl <= 0:
         raise ValueError(f"ttl must be positive, got {ttl}")
+    store.check_writable()
     clock = (await store.capabilities()).server_clock
     token = _new_token()
     try:
@@ -181,18 +184,8 @@ def _delays(wait: float | None) -> Iterator[float]:
         delay = min(delay * 2, _MAX_DELAY)
 
 
-def _timeout(name: str, wait: float | None) -> LeaseTimeout:
-    return LeaseTimeout(f"lease {name!r} is held by another owner; gave up after {wait} s")
-
-
-async def acquire(store: MongoStore, name: str, *, ttl: float = DEFAULT_TTL, wait: float | None = 0.0) -> Lease:
-    """Take the lease ``name``, waiting up to ``wait`` seconds (None: forever).
-
-    Raises
-    ------
-    LeaseTimeout
-        If the lease stayed held by another owner for ``wait`` seconds.
-    """
+async def _acquire(store: MongoStore, name: str, ttl: float, wait: float | None) -> Lease:
+    """Take the lease ``name``, waiting up to ``wait`` seconds (None: forever)."""
     held = await _try_acquire(store, name, ttl)
     if held is not None:
         return held
@@ -201,19 +194,19 @@ async def acquire(store: MongoStore, name: str, *, ttl: float = DEFAULT_TTL, wai
         held = await _try_acquire(store, name, ttl)
         if held is not None:
             return held
-    raise _timeout(name, wait)
+    raise LeaseTimeout(f"lease {name!r} is held by another owner; gave up after {wait} s")
 
 
 @asynccontextmanager
-async def alease(
+async def lease_async(
     store: MongoStore, name: str, *, ttl: float = DEFAULT_TTL, wait: float | None = 0.0
 ) -> AsyncIterator[Lease]:
-    """Async form of :func:`lease`."""
-    held = await acquire(store, name, ttl=ttl, wait=wait)
+    """Async form of :func:`lease`: ``async with lease_async(store, name) as held:``."""
+    held = await _acquire(store, name, ttl, wait)
     try:
         yield held
     finally:
-        await held.arelease()
+        await held.release_async()
 
 
 @contextmanager
@@ -244,6 +237,8 @@ def lease(
     ------
     LeaseTimeout
         If the lease could not be taken within ``wait`` seconds.
+    ValueError
+        If ``ttl`` is not positive, or the store is read-only.
 
     Warnings
     --------
@@ -252,26 +247,20 @@ def lease(
     :meth:`Lease.renew` then raises :class:`LeaseLost`). Use the fence to
     reject such late writes where it matters.
     """
-    held = sync(_try_acquire(store, name, ttl))
-    if held is None:
-        # Sleep in this thread, not on zarr's event loop thread.
-        for delay in _delays(wait):
-            time.sleep(delay)
-            held = sync(_try_acquire(store, name, ttl))
-            if held is not None:
-                break
-        else:
-            raise _timeout(name, wait)
+    # The waiting between attempts is asyncio.sleep on zarr's loop thread: it
+    # blocks this thread only, not the loop.
+    held = sync(_acquire(store, name, ttl, wait))
     try:
         yield held
     finally:
         held.release()
 
 
-async def _status(store: MongoStore, name: str) -> dict[str, Any] | None:
+async def lease_status_async(store: MongoStore, name: str) -> dict[str, Any] | None:
+    """Async form of :func:`lease_status`."""
     return await _locks(store).find_one({"_id": name})
 
 
 def lease_status(store: MongoStore, name: str) -> dict[str, Any] | None:
     """The lock document of ``name`` (owner, expires_at, fence), or None if never leased."""
-    return sync(_status(store, name))
+    return sync(lease_status_async(store, name))

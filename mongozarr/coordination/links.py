@@ -15,7 +15,7 @@ write as attributes; ``relation="labels"`` is the same idea, queryable.
 
 Targets need not exist when linked (a pipeline may register a label before
 writing it). :func:`dangling_links` reports links whose target is missing;
-:func:`delete_node` deletes a subtree and removes (or, with
+:func:`~mongozarr.delete_node` deletes a subtree and removes (or, with
 ``links="keep"``, only reports) the links pointing into it;
 :func:`unlink_dangling` removes every dangling link.
 """
@@ -23,13 +23,13 @@ writing it). :func:`dangling_links` reports links whose target is missing;
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from zarr.core.sync import sync
 
 from mongozarr.documents import bump_version
 from mongozarr.errors import NodeNotFoundError
-from mongozarr.layout import prefix_regex
+from mongozarr.layout import LINKS, subtree
 
 if TYPE_CHECKING:
     from mongozarr.storage.store import MongoStore
@@ -37,15 +37,22 @@ if TYPE_CHECKING:
 __all__ = [
     "Link",
     "backlinks",
+    "backlinks_async",
     "dangling_links",
-    "delete_node",
+    "dangling_links_async",
     "link",
+    "link_async",
     "links",
+    "links_async",
     "resolve",
+    "resolve_async",
     "unlink",
+    "unlink_async",
     "unlink_dangling",
+    "unlink_dangling_async",
 ]
 
+# The connections and prefixes whose links index this process has made sure of.
 _INDEXED: set[tuple[Any, ...]] = set()
 
 
@@ -68,22 +75,27 @@ def _pair(relation: str, target: str) -> dict[str, str]:
     return {"relation": relation, "target": _path(target)}
 
 
-async def _nodes(store: MongoStore) -> Any:
-    db = store.database()
-    nodes = db[store.nodes_collection_name]
+def _links_of(doc: dict[str, Any]) -> list[Link]:
+    return [Link(doc["_id"], pair["relation"], pair["target"]) for pair in doc.get(LINKS) or []]
+
+
+async def _ensure_index(store: MongoStore, nodes: Any) -> None:
+    # Made by the first link registration, never by a read: reads write nothing.
     token = (store.connection.identity(), store.prefix)
     if token not in _INDEXED:
-        await nodes.create_index("links.target", name="links_target_1")
+        await nodes.create_index(f"{LINKS}.target", name=f"{LINKS}_target_1")
         _INDEXED.add(token)
-    return nodes
 
 
-async def _link(store: MongoStore, source: str, target: str, relation: str) -> bool:
-    nodes = await _nodes(store)
+async def link_async(store: MongoStore, source: str, target: str, relation: str = "labels") -> bool:
+    """Async form of :func:`link`."""
+    store.check_writable()
+    nodes = store.nodes()
+    await _ensure_index(store, nodes)
     pair = _pair(relation, target)
     result = await nodes.update_one(
-        {"_id": _path(source), "links": {"$not": {"$elemMatch": pair}}},
-        {"$addToSet": {"links": pair}, **bump_version()},
+        {"_id": _path(source), LINKS: {"$not": {"$elemMatch": pair}}},
+        {"$addToSet": {LINKS: pair}, **bump_version()},
     )
     if result.matched_count:
         return True
@@ -111,85 +123,87 @@ def link(store: MongoStore, source: str, target: str, relation: str = "labels") 
 
     Raises
     ------
-    KeyError
-        If there is no node at ``source``.
+    NodeNotFoundError
+        If there is no node at ``source`` (a ``KeyError``).
     """
-    return sync(_link(store, source, target, relation))
+    return sync(link_async(store, source, target, relation))
 
 
-async def _unlink(store: MongoStore, source: str, target: str, relation: str) -> bool:
-    nodes = await _nodes(store)
+async def unlink_async(store: MongoStore, source: str, target: str, relation: str = "labels") -> bool:
+    """Async form of :func:`unlink`."""
+    store.check_writable()
     pair = _pair(relation, target)
-    result = await nodes.update_one(
-        {"_id": _path(source), "links": {"$elemMatch": pair}}, {"$pull": {"links": pair}, **bump_version()}
+    result = await store.nodes().update_one(
+        {"_id": _path(source), LINKS: {"$elemMatch": pair}}, {"$pull": {LINKS: pair}, **bump_version()}
     )
     return bool(result.matched_count)
 
 
 def unlink(store: MongoStore, source: str, target: str, relation: str = "labels") -> bool:
     """Remove one link; False if it was not registered."""
-    return sync(_unlink(store, source, target, relation))
+    return sync(unlink_async(store, source, target, relation))
 
 
-def _relation_filter(relation: str | None) -> dict[str, Any]:
-    return {} if relation is None else {"relation": relation}
-
-
-async def _links(store: MongoStore, source: str, relation: str | None) -> list[Link]:
-    nodes = await _nodes(store)
-    doc = await nodes.find_one({"_id": _path(source)}, {"links": 1})
+async def links_async(store: MongoStore, source: str, relation: str | None = None) -> list[Link]:
+    """Async form of :func:`links`."""
+    doc = await store.nodes().find_one({"_id": _path(source)}, {LINKS: 1})
     if doc is None:
         raise NodeNotFoundError(f"no node at {source!r}")
-    return [
-        Link(doc["_id"], pair["relation"], pair["target"])
-        for pair in doc.get("links") or []
-        if relation is None or pair["relation"] == relation
-    ]
+    return [lk for lk in _links_of(doc) if relation is None or lk.relation == relation]
 
 
 def links(store: MongoStore, source: str, relation: str | None = None) -> list[Link]:
-    """The links registered on ``source`` (of one relation, or all), in registration order."""
-    return sync(_links(store, source, relation))
+    """The links registered on ``source`` (of one relation, or all), in registration order.
+
+    Raises
+    ------
+    NodeNotFoundError
+        If there is no node at ``source`` (a ``KeyError``).
+    """
+    return sync(links_async(store, source, relation))
 
 
-async def _backlinks(store: MongoStore, target: str, relation: str | None) -> list[Link]:
-    nodes = await _nodes(store)
+async def backlinks_async(store: MongoStore, target: str, relation: str | None = None) -> list[Link]:
+    """Async form of :func:`backlinks`."""
     target = _path(target)
-    match = {"target": target, **_relation_filter(relation)}
-    docs = await nodes.find({"links": {"$elemMatch": match}}, {"links": 1}).to_list()
+    match = {"target": target} if relation is None else {"target": target, "relation": relation}
+    docs = await store.nodes().find({LINKS: {"$elemMatch": match}}, {LINKS: 1}).to_list()
     found = [
-        Link(doc["_id"], pair["relation"], pair["target"])
+        lk
         for doc in docs
-        for pair in doc.get("links") or []
-        if pair["target"] == target and (relation is None or pair["relation"] == relation)
+        for lk in _links_of(doc)
+        if lk.target == target and (relation is None or lk.relation == relation)
     ]
     return sorted(found)
 
 
 def backlinks(store: MongoStore, target: str, relation: str | None = None) -> list[Link]:
     """Every link pointing at ``target`` ("which nodes point at X"), from one query."""
-    return sync(_backlinks(store, target, relation))
+    return sync(backlinks_async(store, target, relation))
 
 
-async def _resolve(store: MongoStore, path: str, relation: str | None, depth: int | None) -> list[str]:
-    nodes = await _nodes(store)
+async def resolve_async(
+    store: MongoStore, path: str, relation: str | None = None, depth: int | None = None
+) -> list[str]:
+    """Async form of :func:`resolve`."""
+    nodes = store.nodes()
     start = _path(path)
     visited = {start}
     order: list[str] = []
     frontier = [start]
     level = 0
     while frontier and (depth is None or level < depth):
-        docs = await nodes.find({"_id": {"$in": frontier}}, {"links": 1}).to_list()
-        by_id = {doc["_id"]: doc.get("links") or [] for doc in docs}
+        docs = await nodes.find({"_id": {"$in": frontier}}, {LINKS: 1}).to_list()
+        by_id = {doc["_id"]: _links_of(doc) for doc in docs}
         next_frontier = []
         for source in frontier:  # keep breadth-first, registration order
-            for pair in by_id.get(source, []):
-                if relation is not None and pair["relation"] != relation:
+            for lk in by_id.get(source, []):
+                if relation is not None and lk.relation != relation:
                     continue
-                if pair["target"] not in visited:
-                    visited.add(pair["target"])
-                    order.append(pair["target"])
-                    next_frontier.append(pair["target"])
+                if lk.target not in visited:
+                    visited.add(lk.target)
+                    order.append(lk.target)
+                    next_frontier.append(lk.target)
         frontier = next_frontier
         level += 1
     return order
@@ -208,20 +222,15 @@ def resolve(store: MongoStore, path: str, relation: str | None = None, depth: in
     depth
         Follow at most this many links from ``path`` (None: until no new node).
     """
-    return sync(_resolve(store, path, relation, depth))
+    return sync(resolve_async(store, path, relation, depth))
 
 
-def _under(path: str | None) -> dict[str, Any]:
-    if not path or not _path(path):
-        return {}
-    base = _path(path)
-    return {"$or": [{"_id": base}, {"_id": prefix_regex(base + "/")}]}
-
-
-async def _dangling(store: MongoStore, under: str | None) -> list[Link]:
-    nodes = await _nodes(store)
-    docs = await nodes.find({**_under(under), "links.0": {"$exists": True}}, {"links": 1}).to_list()
-    all_links = [Link(d["_id"], p["relation"], p["target"]) for d in docs for p in d.get("links") or []]
+async def dangling_links_async(store: MongoStore, under: str | None = None) -> list[Link]:
+    """Async form of :func:`dangling_links`."""
+    nodes = store.nodes()
+    scope = subtree(_path(under or ""))
+    docs = await nodes.find({**scope, f"{LINKS}.0": {"$exists": True}}, {LINKS: 1}).to_list()
+    all_links = [lk for doc in docs for lk in _links_of(doc)]
     targets = sorted({lk.target for lk in all_links})
     present = {d["_id"] for d in await nodes.find({"_id": {"$in": targets}}, {"_id": 1}).to_list()}
     return sorted(lk for lk in all_links if lk.target not in present)
@@ -229,18 +238,15 @@ async def _dangling(store: MongoStore, under: str | None) -> list[Link]:
 
 def dangling_links(store: MongoStore, under: str | None = None) -> list[Link]:
     """Links (from nodes at or below ``under``) whose target node does not exist."""
-    return sync(_dangling(store, under))
+    return sync(dangling_links_async(store, under))
 
 
-async def _remove(nodes: Any, found: list[Link]) -> None:
-    for item in found:
-        pair = _pair(item.relation, item.target)
-        await nodes.update_one({"_id": item.source, "links": {"$elemMatch": pair}}, {"$pull": {"links": pair}, **bump_version()})
-
-
-async def _unlink_dangling(store: MongoStore, under: str | None) -> list[Link]:
-    found = await _dangling(store, under)
-    await _remove(await _nodes(store), found)
+async def unlink_dangling_async(store: MongoStore, under: str | None = None) -> list[Link]:
+    """Async form of :func:`unlink_dangling`."""
+    store.check_writable()
+    found = await dangling_links_async(store, under)
+    for lk in found:
+        await unlink_async(store, lk.source, lk.target, lk.relation)
     return found
 
 
@@ -250,47 +256,4 @@ def unlink_dangling(store: MongoStore, under: str | None = None) -> list[Link]:
     A target created between the check and the removal loses its link
     anyway; re-register it if that can happen in your pipeline.
     """
-    return sync(_unlink_dangling(store, under))
-
-
-async def _delete_node(store: MongoStore, path: str, keep: bool) -> list[Link]:
-    nodes = await _nodes(store)
-    base = _path(path)
-    if await nodes.find_one({"_id": base}, {"_id": 1}) is None:
-        raise NodeNotFoundError(f"no node at {path!r}")
-    await store.delete_dir(base)
-    # Links from inside the subtree went with its documents; links into it remain.
-    into = (
-        {"$or": [{"links.target": base}, {"links.target": prefix_regex(base + "/")}]}
-        if base
-        else {"links.0": {"$exists": True}}
-    )
-    docs = await nodes.find(into, {"links": 1}).to_list()
-    pointing = sorted(
-        Link(d["_id"], p["relation"], p["target"])
-        for d in docs
-        for p in d.get("links") or []
-        if not base or p["target"] == base or p["target"].startswith(base + "/")
-    )
-    if not keep:
-        await _remove(nodes, pointing)
-    return pointing
-
-
-def delete_node(store: MongoStore, path: str, *, links: Literal["remove", "keep"] = "remove") -> list[Link]:
-    """Delete the node at ``path`` and its subtree, and deal with links into it.
-
-    Parameters
-    ----------
-    links
-        ``"remove"`` (default) pulls every link that pointed into the deleted
-        subtree; ``"keep"`` leaves them, dangling, for :func:`dangling_links`.
-
-    Returns
-    -------
-    list of Link
-        The links from outside that pointed into the deleted subtree.
-    """
-    if links not in ("remove", "keep"):
-        raise ValueError(f"links must be 'remove' or 'keep', not {links!r}")
-    return sync(_delete_node(store, path, keep=links == "keep"))
+    return sync(unlink_dangling_async(store, under))

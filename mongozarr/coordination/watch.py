@@ -17,6 +17,10 @@ Two sources, chosen by ``mode``:
 ``"auto"`` (the default) opens a change stream and falls back to polling if
 the server refuses it.
 
+:class:`AsyncWatch` (from :func:`watch_async`) is the core, an async iterator
+for code inside a running event loop; :class:`Watch` (from :func:`watch`) is
+its synchronous form.
+
 With a ``query``, the scope is the nodes matching it: a node that starts
 matching is reported as ``created`` while polling, one that stops matching
 as ``changed`` (it still exists) and only a removed document as ``deleted``.
@@ -24,22 +28,27 @@ as ``changed`` (it still exists) and only a removed document as ``deleted``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
+from collections.abc import Generator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pymongo.errors import OperationFailure
 from zarr.core.sync import sync
 
 from mongozarr.documents import decode_value, json_equal, unescape_key
-from mongozarr.layout import prefix_regex
+from mongozarr.layout import subtree
 
 if TYPE_CHECKING:
     from mongozarr.storage.store import MongoStore
 
-__all__ = ["ChangeEvent", "Watch", "watch"]
+__all__ = ["AsyncWatch", "ChangeEvent", "Watch", "watch", "watch_async"]
+
+Mode = Literal["auto", "stream", "poll"]
+_MODES = ("auto", "stream", "poll")
 
 _BOOKKEEPING = ("_id", "version", "updated_at")
 # How long one change-stream getMore waits on the server before returning.
@@ -83,12 +92,7 @@ class ChangeEvent:
 
 
 def _scope(under: str | None, query: dict[str, Any] | None) -> dict[str, Any]:
-    parts = []
-    base = (under or "").strip("/")
-    if base:
-        parts.append({"$or": [{"_id": base}, {"_id": prefix_regex(base + "/")}]})
-    if query:
-        parts.append(query)
+    parts = [part for part in (subtree((under or "").strip("/")), query) if part]
     if not parts:
         return {}
     return parts[0] if len(parts) == 1 else {"$and": parts}
@@ -125,15 +129,12 @@ class _Poller:
         self.scope = scope
         self.known: dict[str, dict[str, Any]] = {}
 
-    def _nodes(self) -> Any:
-        return self.store.database()[self.store.nodes_collection_name]
-
     async def start(self) -> None:
-        docs = await self._nodes().find(self.scope).to_list()
+        docs = await self.store.nodes().find(self.scope).to_list()
         self.known = {doc["_id"]: doc for doc in docs}
 
     async def poll(self) -> list[ChangeEvent]:
-        nodes = self._nodes()
+        nodes = self.store.nodes()
         stamps = await nodes.find(self.scope, {"version": 1, "updated_at": 1}).to_list()
         now = {doc["_id"]: doc for doc in stamps}
         moved = [
@@ -222,9 +223,7 @@ class _Stream:
     def __init__(self, store: MongoStore, under: str | None, query: dict[str, Any] | None) -> None:
         self.store = store
         match: dict[str, Any] = {"operationType": {"$in": ["insert", "update", "replace", "delete"]}}
-        base = (under or "").strip("/")
-        if base:
-            match["$or"] = [{"documentKey._id": base}, {"documentKey._id": prefix_regex(base + "/")}]
+        match.update(subtree((under or "").strip("/"), field="documentKey._id"))
         self.pipeline: list[dict[str, Any]] = [{"$match": match}]
         if query:
             # Deletions carry no document to test: every deletion in scope passes.
@@ -234,8 +233,7 @@ class _Stream:
         self.stream: Any = None
 
     async def start(self) -> None:
-        nodes = self.store.database()[self.store.nodes_collection_name]
-        self.stream = await nodes.watch(
+        self.stream = await self.store.nodes().watch(
             self.pipeline, full_document="updateLookup", max_await_time_ms=_STREAM_WAIT_MS
         )
 
@@ -272,8 +270,12 @@ async def _open(
     return poller
 
 
-class Watch:
-    """An iterator of :class:`ChangeEvent`; see :func:`watch`."""
+class AsyncWatch:
+    """An async iterator of :class:`ChangeEvent`; see :func:`watch_async`.
+
+    The baseline is taken when it is awaited or entered (``async with``), or
+    else at the first iteration.
+    """
 
     def __init__(
         self,
@@ -282,49 +284,143 @@ class Watch:
         query: dict[str, Any] | None = None,
         *,
         poll_interval: float = 1.0,
-        mode: Literal["auto", "stream", "poll"] = "auto",
+        mode: Mode = "auto",
         duration: float | None = None,
     ) -> None:
-        if mode not in ("auto", "stream", "poll"):
+        if mode not in _MODES:
             raise ValueError(f"mode must be 'auto', 'stream' or 'poll', not {mode!r}")
         self.poll_interval = poll_interval
-        self._deadline = None if duration is None else time.monotonic() + duration
+        self._store = store
+        self._under = under
+        self._query = query
+        self._requested = mode
+        self._duration = duration
+        self._deadline: float | None = None
         self._pending: deque[ChangeEvent] = deque()
-        self._source = sync(_open(store, under, query, mode))
+        self._source: _Poller | _Stream | None = None
+
+    async def open_async(self) -> Self:
+        """Take the baseline: open the change stream, or read the scope to poll against."""
+        await self._opened()
+        return self
+
+    async def _opened(self) -> _Poller | _Stream:
+        if self._source is None:
+            if self._duration is not None:
+                self._deadline = time.monotonic() + self._duration
+            self._source = await _open(self._store, self._under, self._query, self._requested)
+        return self._source
+
+    def __await__(self) -> Generator[Any, None, Self]:
+        return self.open_async().__await__()
+
+    @property
+    def mode(self) -> str:
+        """``"stream"`` or ``"poll"``: the source actually in use (once opened)."""
+        if self._source is None:
+            raise RuntimeError("the watch is not open yet: await it or enter it first")
+        return "stream" if isinstance(self._source, _Stream) else "poll"
+
+    async def poll_async(self) -> list[ChangeEvent]:
+        """The events since the last call, without waiting (a stream waits briefly)."""
+        source = await self._opened()
+        events = list(self._pending) + await source.poll()
+        self._pending.clear()
+        return events
+
+    async def _next_async(self) -> ChangeEvent | None:
+        """The next event, waiting for it; None once ``duration`` is over."""
+        source = await self._opened()
+        while not self._pending:
+            if self._deadline is not None and time.monotonic() >= self._deadline:
+                return None
+            if isinstance(source, _Poller):
+                wait = self.poll_interval
+                if self._deadline is not None:
+                    wait = min(wait, max(0.0, self._deadline - time.monotonic()))
+                await asyncio.sleep(wait)
+            self._pending.extend(await source.poll())
+        return self._pending.popleft()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> ChangeEvent:
+        event = await self._next_async()
+        if event is None:
+            raise StopAsyncIteration
+        return event
+
+    async def close_async(self) -> None:
+        """Stop watching (closes a change stream)."""
+        if isinstance(self._source, _Stream):
+            await self._source.close()
+
+    async def __aenter__(self) -> Self:
+        return await self.open_async()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close_async()
+
+
+class Watch:
+    """An iterator of :class:`ChangeEvent`; see :func:`watch`.
+
+    The synchronous form of :class:`AsyncWatch`: each call runs the async
+    core on zarr's event loop thread.
+    """
+
+    def __init__(
+        self,
+        store: MongoStore,
+        under: str | None = None,
+        query: dict[str, Any] | None = None,
+        *,
+        poll_interval: float = 1.0,
+        mode: Mode = "auto",
+        duration: float | None = None,
+    ) -> None:
+        self._watch = AsyncWatch(
+            store, under, query, poll_interval=poll_interval, mode=mode, duration=duration
+        )
+        sync(self._watch.open_async())
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between polls when polling."""
+        return self._watch.poll_interval
+
+    @poll_interval.setter
+    def poll_interval(self, seconds: float) -> None:
+        self._watch.poll_interval = seconds
 
     @property
     def mode(self) -> str:
         """``"stream"`` or ``"poll"``: the source actually in use."""
-        return "stream" if isinstance(self._source, _Stream) else "poll"
+        return self._watch.mode
 
     def poll(self) -> list[ChangeEvent]:
         """The events since the last call, without waiting (a stream waits briefly)."""
-        events = list(self._pending) + sync(self._source.poll())
-        self._pending.clear()
-        return events
+        return sync(self._watch.poll_async())
 
-    def __iter__(self) -> Watch:
+    def __iter__(self) -> Self:
         return self
 
     def __next__(self) -> ChangeEvent:
-        while not self._pending:
-            if self._deadline is not None and time.monotonic() >= self._deadline:
-                raise StopIteration
-            if isinstance(self._source, _Poller):
-                # Wait in the caller's thread, not on zarr's event loop.
-                wait = self.poll_interval
-                if self._deadline is not None:
-                    wait = min(wait, max(0.0, self._deadline - time.monotonic()))
-                time.sleep(wait)
-            self._pending.extend(sync(self._source.poll()))
-        return self._pending.popleft()
+        # The wait between polls is asyncio.sleep on zarr's loop thread: it
+        # blocks this thread only, not the loop.
+        event = sync(self._watch._next_async())
+        if event is None:
+            raise StopIteration
+        return event
 
     def close(self) -> None:
         """Stop watching (closes a change stream)."""
-        if isinstance(self._source, _Stream):
-            sync(self._source.close())
+        sync(self._watch.close_async())
 
-    def __enter__(self) -> Watch:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -339,7 +435,7 @@ def watch(
     query: dict[str, Any] | None = None,
     *,
     poll_interval: float = 1.0,
-    mode: Literal["auto", "stream", "poll"] = "auto",
+    mode: Mode = "auto",
     duration: float | None = None,
 ) -> Watch:
     """Watch node documents for changes made after this call.
@@ -366,35 +462,35 @@ def watch(
     Watch
         Iterate it for :class:`ChangeEvent` objects; the baseline is taken now,
         so every change made after this call is reported.
+
+    Raises
+    ------
+    ValueError
+        If ``mode`` is unknown, or ``"stream"`` on a server without change streams.
     """
     return Watch(store, under, query, poll_interval=poll_interval, mode=mode, duration=duration)
 
 
-def run_watch(
-    uri: str,
-    prefix: str,
-    under: str | None,
-    query: str | None,
-    poll_interval: float,
-    duration: float | None,
-    count: int | None,
-    echo: Any,
-) -> int:
-    """The ``mongozarr watch`` command: print events as they come; how many were printed."""
-    import json
+def watch_async(
+    store: MongoStore,
+    under: str | None = None,
+    query: dict[str, Any] | None = None,
+    *,
+    poll_interval: float = 1.0,
+    mode: Mode = "auto",
+    duration: float | None = None,
+) -> AsyncWatch:
+    """Async form of :func:`watch`, for code inside a running event loop.
 
-    from mongozarr.storage.store import MongoStore
+    Use it as ``async with watch_async(store) as events:`` (closed on exit)
+    or ``events = await watch_async(store)``, then ``async for event in
+    events``. The parameters are those of :func:`watch`; the baseline is
+    taken when the watch is awaited or entered.
 
-    parsed = json.loads(query) if query else None
-    if parsed is not None and not isinstance(parsed, dict):
-        raise ValueError("--query must be a JSON object (a MongoDB query on node documents)")
-    store = MongoStore(uri, prefix=prefix, read_only=True)
-    printed = 0
-    with watch(store, under, parsed, poll_interval=poll_interval, duration=duration) as events:
-        echo(f"watching {store} ({events.mode})")
-        for event in events:
-            echo(str(event))
-            printed += 1
-            if count is not None and printed >= count:
-                break
-    return printed
+    Returns
+    -------
+    AsyncWatch
+        An awaitable async context manager and async iterator of
+        :class:`ChangeEvent` objects.
+    """
+    return AsyncWatch(store, under, query, poll_interval=poll_interval, mode=mode, duration=duration)

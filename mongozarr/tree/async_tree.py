@@ -9,7 +9,6 @@ documents already read: no further reads.
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -17,9 +16,10 @@ from pymongo import ReturnDocument
 from pymongo.errors import OperationFailure
 from zarr import AsyncArray
 
-from mongozarr.coordination.append import AppendRegion, append_async
-from mongozarr.coordination.lease import DEFAULT_TTL, Lease
-from mongozarr.coordination.links import Link
+from mongozarr.coordination.append import AppendRegion, append_async, incomplete_appends_async
+from mongozarr.coordination.lease import DEFAULT_TTL, Lease, lease_async
+from mongozarr.coordination.links import Link, backlinks_async, link_async
+from mongozarr.coordination.watch import AsyncWatch, watch_async
 from mongozarr.documents import bump_version, decode_value, escape_key
 from mongozarr.errors import (
     AttributeNotFoundError,
@@ -52,39 +52,6 @@ from mongozarr.tree.zpath import (
     parse_node_path,
     parse_zpath,
 )
-
-# TEMPORARY (issue 10): the coordination modules are being renamed to the
-# name()/name_async() rule in parallel. Until each async form lands, run its
-# sync form in a worker thread, so it never blocks the caller's event loop.
-try:
-    from mongozarr.coordination.append import incomplete_appends_async
-except ImportError:
-    from mongozarr.coordination.append import incomplete_appends as _incomplete_appends
-
-    async def incomplete_appends_async(store: MongoStore, path: str) -> list[AppendRegion]:
-        return await asyncio.to_thread(_incomplete_appends, store, path)
-try:
-    from mongozarr.coordination.lease import lease_async
-except ImportError:
-    from mongozarr.coordination.lease import alease as lease_async
-try:
-    from mongozarr.coordination.links import backlinks_async, link_async
-except ImportError:
-    from mongozarr.coordination.links import backlinks as _backlinks
-    from mongozarr.coordination.links import link as _link
-
-    async def link_async(store: MongoStore, source: str, target: str, relation: str = "labels") -> bool:
-        return await asyncio.to_thread(_link, store, source, target, relation)
-
-    async def backlinks_async(store: MongoStore, target: str, relation: str | None = None) -> list[Link]:
-        return await asyncio.to_thread(_backlinks, store, target, relation)
-try:
-    from mongozarr.coordination.watch import watch_async
-except ImportError:
-    from mongozarr.coordination.watch import watch as _watch
-
-    async def watch_async(store: MongoStore, under: str | None = None, query: Any = None, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(_watch, store, under, query, **kwargs)
 
 __all__ = ["AsyncTree", "open_tree_async", "tree_store"]
 
@@ -486,9 +453,9 @@ class AsyncTree:
         """The links that point at ``target``; see :func:`mongozarr.backlinks`."""
         return await backlinks_async(self._store, target, relation)
 
-    async def watch(self, under: str | None = None, query: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-        """Metadata change events below ``under``; see :func:`mongozarr.watch`."""
-        return await watch_async(self._store, under=under, query=query, **kwargs)
+    def watch(self, under: str | None = None, query: dict[str, Any] | None = None, **kwargs: Any) -> AsyncWatch:
+        """Metadata change events below ``under``, for ``async with`` / ``async for``; see :func:`mongozarr.watch`."""
+        return watch_async(self._store, under=under, query=query, **kwargs)
 
 
 def tree_store(target: Any, **store_kwargs: Any) -> MongoStore:

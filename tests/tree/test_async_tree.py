@@ -141,3 +141,13 @@ def test_tree_is_the_sync_form_of_its_async_tree(mock_uri: str) -> None:
     assert [node.path for node in tree.walk()] == ["", "g"]
     tree.delete("/g@b")
     assert tree.attributes("/g") == {"a": 1} and not tree.contains("/g@b")
+
+
+async def test_watch_door_in_a_running_loop(atree: AsyncTree) -> None:
+    async with atree.watch("/raw", poll_interval=0.01) as events:
+        assert events.mode in ("poll", "stream")
+        await atree.set("/raw/img0@reviewed", True)
+        async for event in events:
+            assert event.kind == "changed" and event.path == "raw/img0"
+            assert "reviewed" in event.attributes
+            break

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 
 import pytest
 import zarr
 
-from mongozarr import MongoStore
 from mongozarr import (
     Link,
+    MongoStore,
+    NodeNotFoundError,
     backlinks,
+    backlinks_async,
     dangling_links,
+    dangling_links_async,
     delete_node,
+    delete_node_async,
     link,
+    link_async,
     links,
+    links_async,
     resolve,
+    resolve_async,
     unlink,
+    unlink_async,
     unlink_dangling,
+    unlink_dangling_async,
 )
 from tests import raw
 
@@ -105,6 +115,57 @@ def test_delete_node_removes_or_reports_links_into_it(uri: str) -> None:
     assert dangling_links(store) == []
     with pytest.raises(KeyError):
         delete_node(store, "raw/img1")
+
+
+async def test_links_async_inside_a_running_loop(uri: str) -> None:
+    store = MongoStore(uri)
+    root = await zarr.api.asynchronous.open_group(store=store, mode="w")
+    for path in ("raw/img1", "raw/img2", "labels/cells", "labels/nuclei"):
+        await root.create_array(path, shape=(2,), dtype="u1")
+    new = await asyncio.gather(*(link_async(store, "raw/img1", t) for t in ("labels/cells", "labels/nuclei")))
+    assert new == [True, True]
+    assert await link_async(store, "/raw/img1", "/labels/cells") is False
+    assert await link_async(store, "raw/img2", "raw/img1", "derived_from") is True
+    assert await link_async(store, "raw/img2", "later/not-yet-written") is True
+    # Registered concurrently: in the order the server applied them.
+    registered = await links_async(store, "raw/img1")
+    assert sorted(registered) == [Link("raw/img1", "labels", "labels/cells"),
+                                  Link("raw/img1", "labels", "labels/nuclei")]
+    assert await backlinks_async(store, "raw/img1") == [Link("raw/img2", "derived_from", "raw/img1")]
+    assert await resolve_async(store, "raw/img2") == ["raw/img1", "later/not-yet-written",
+                                                      *(lk.target for lk in registered)]
+    assert await dangling_links_async(store) == [Link("raw/img2", "labels", "later/not-yet-written")]
+    assert await unlink_dangling_async(store, under="raw") == [Link("raw/img2", "labels", "later/not-yet-written")]
+    assert await unlink_async(store, "raw/img1", "labels/nuclei") is True
+    assert await unlink_async(store, "raw/img1", "labels/nuclei") is False
+    assert await delete_node_async(store, "labels", links="keep") == [Link("raw/img1", "labels", "labels/cells")]
+    assert await dangling_links_async(store) == [Link("raw/img1", "labels", "labels/cells")]
+    assert await delete_node_async(store, "/raw/img1") == [Link("raw/img2", "derived_from", "raw/img1")]
+    assert await links_async(store, "raw/img2") == []
+    with pytest.raises(NodeNotFoundError):
+        await links_async(store, "raw/img1")
+    with pytest.raises(NodeNotFoundError):
+        await delete_node_async(store, "raw/img1")
+    with pytest.raises(ValueError, match="'remove' or 'keep'"):
+        await delete_node_async(store, "raw/img2", links="drop")  # type: ignore[arg-type]
+
+
+def test_read_only_store_reads_links_and_writes_none(mock_uri: str) -> None:
+    _hierarchy(mock_uri)
+    link(MongoStore(mock_uri), "raw/img1", "labels/cells")
+    reader = MongoStore(mock_uri, read_only=True)
+    assert [lk.target for lk in links(reader, "raw/img1")] == ["labels/cells"]
+    assert [lk.source for lk in backlinks(reader, "labels/cells")] == ["raw/img1"]
+    for write in (
+        lambda: link(reader, "raw/img1", "labels/nuclei"),
+        lambda: unlink(reader, "raw/img1", "labels/cells"),
+        lambda: unlink_dangling(reader),
+        lambda: delete_node(reader, "labels"),
+    ):
+        with pytest.raises(ValueError, match="read-only"):
+            write()
+    assert [lk.target for lk in links(reader, "raw/img1")] == ["labels/cells"]
+    assert raw.database(mock_uri)["zarr.nodes"].find_one({"_id": "labels/cells"}) is not None
 
 
 def _register(uri: str, worker: int, count: int) -> None:

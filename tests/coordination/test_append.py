@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import multiprocessing
 import pickle
 
@@ -9,8 +11,18 @@ import numpy as np
 import pytest
 import zarr
 
-from mongozarr import ConflictError, MongoStore, MongoZarrError
-from mongozarr import append, forget_append, incomplete_appends
+from mongozarr import (
+    ConflictError,
+    MongoStore,
+    MongoZarrError,
+    NodeNotFoundError,
+    append,
+    append_async,
+    forget_append,
+    forget_append_async,
+    incomplete_appends,
+    incomplete_appends_async,
+)
 from mongozarr.coordination.append import _pieces
 from tests import raw
 
@@ -93,6 +105,44 @@ def test_crashed_writer_leaves_fill_values_and_a_record(mock_uri: str, monkeypat
     assert incomplete_appends(store, "series") == []
 
 
+async def test_append_async_inside_a_running_loop(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = MongoStore(uri)
+    array = await zarr.api.asynchronous.create_array(
+        store, name="series", shape=(0, 3), chunks=(4, 3), dtype="int64", fill_value=-1
+    )
+    first = await append_async(array, np.full((3, 3), 3))
+    assert (first.start, first.stop, first.shape) == (0, 3, (3, 3))
+    # Appenders in one loop, interleaved by the loop: disjoint, contiguous regions.
+    sizes = (1, 2, 3, 2)
+    regions = await asyncio.gather(*(append_async(array, np.full((n, 3), 10 + n)) for n in sizes))
+    spans = sorted((r.start, r.stop) for r in regions)
+    assert spans[0][0] == 3 and spans[-1][1] == 3 + sum(sizes)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
+    back = await zarr.api.asynchronous.open_array(store=store, path="series")
+    assert back.shape == (3 + sum(sizes), 3)
+    for n, region in zip(sizes, regions, strict=True):
+        np.testing.assert_array_equal(await back.getitem(region.selection), np.full((n, 3), 10 + n))
+    assert await incomplete_appends_async(store, "series") == []
+
+    async def crash(*args: object, **kwargs: object) -> None:
+        raise _Crash
+
+    monkeypatch.setattr("mongozarr.coordination.append._write_region", crash)
+    with pytest.raises(_Crash):
+        await append_async(array, np.full((2, 3), 8))
+    (lost,) = await incomplete_appends_async(store, "/series")
+    assert (lost.start, lost.stop) == (3 + sum(sizes), 5 + sum(sizes))
+    assert await forget_append_async(store, "series", lost.id) is True
+    assert await forget_append_async(store, "series", lost.id) is False
+    with pytest.raises(NodeNotFoundError):
+        await incomplete_appends_async(store, "no/such/array")
+
+
+def test_read_only_store_cannot_forget_an_append(mock_uri: str) -> None:
+    with pytest.raises(ValueError, match="read-only"):
+        forget_append(MongoStore(mock_uri, read_only=True), "series", "any")
+
+
 def test_pieces_split_off_shared_chunks() -> None:
     assert _pieces(0, 8, 4) == [(0, 8, False)]
     assert _pieces(2, 3, 4) == [(2, 3, True)]
@@ -159,7 +209,7 @@ def test_concurrent_appenders_never_overlap_or_lose_rows(server_uri: str) -> Non
     assert sorted(back[:, 0].tolist()) == expected
     assert (back == back[:, :1]).all()
     covered = sorted(r for regions in results for r in regions)
-    assert all(a[1] == b[0] for a, b in zip(covered, covered[1:]))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(covered))
     for w, regions in enumerate(results):
         for i, (start, stop) in enumerate(regions):
             assert (back[start:stop] == w * 1000 + i).all()

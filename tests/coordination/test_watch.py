@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import asyncio
 
 import numpy as np
 import pytest
 import zarr
-from typer.testing import CliRunner
 
-from mongozarr import MongoStore
-from mongozarr.cli import app
-from mongozarr import ChangeEvent, append, link, watch
-from mongozarr.coordination.watch import _event_from_change, _in_full_document
+from mongozarr import ChangeEvent, MongoStore, append, link, watch, watch_async
+from mongozarr.coordination.watch import _event_from_change, _in_full_document, _Stream
 
 
 @pytest.fixture(params=["mock", "wire"])
@@ -78,6 +74,52 @@ def test_iteration_stops_after_duration(mock_uri: str) -> None:
     assert [(e.kind, e.path, e.attributes) for e in events.poll()] == [("changed", "raw/img2", ("k", "subject"))]
 
 
+async def test_watch_async_inside_a_running_loop(uri: str) -> None:
+    store = MongoStore(uri)
+    root = await zarr.api.asynchronous.open_group(store=store, mode="w", attributes={"lab": "imaging"})
+    await root.create_array("raw/img1", shape=(2,), dtype="u1")
+    async with watch_async(store, under="raw", poll_interval=0.01) as events:
+        assert events.mode == "poll"
+        assert await events.poll_async() == []
+
+        async def write() -> None:  # another task of this loop, after the baseline
+            img = await zarr.api.asynchronous.open_array(store=store, path="raw/img1")
+            await img.update_attributes({"stain": "dapi"})
+            await root.update_attributes({"lab": "outside the scope"})
+            await root.create_array("raw/img2", shape=(1,), dtype="u1")
+
+        async def first_two() -> list[ChangeEvent]:
+            got = []
+            async for event in events:
+                got.append(event)
+                if len(got) == 2:
+                    break
+            return got
+
+        _, got = await asyncio.gather(write(), first_two())
+        assert sorted((e.kind, e.path, e.attributes) for e in got) == [
+            ("changed", "raw/img1", ("stain",)), ("created", "raw/img2", ())]
+        assert await events.poll_async() == []
+
+
+async def test_awaited_watch_async_takes_its_baseline_and_stops_after_duration(uri: str) -> None:
+    store = MongoStore(uri)
+    root = await zarr.api.asynchronous.open_group(store=store, mode="w")
+    unopened = watch_async(store, poll_interval=0.01, duration=0)
+    with pytest.raises(RuntimeError, match="not open"):
+        _ = unopened.mode
+    events = await unopened
+    assert events is unopened and events.mode == "poll"
+    await root.update_attributes({"k": 1})
+    assert [event async for event in events] == []  # the duration is over before the first poll
+    assert [(e.kind, e.path, e.attributes) for e in await events.poll_async()] == [("changed", "", ("k",))]
+    await events.close_async()
+    with pytest.raises(ValueError, match="no change streams"):
+        await watch_async(store, mode="stream")
+    with pytest.raises(ValueError, match="mode"):
+        watch_async(store, mode="fast")  # type: ignore[arg-type]
+
+
 def test_change_stream_events_are_translated() -> None:
     update = {
         "operationType": "update",
@@ -101,28 +143,15 @@ def test_change_stream_events_are_translated() -> None:
         _in_full_document({"$expr": {}})
 
 
+def test_change_stream_scope_is_the_subtree_by_document_key(mock_uri: str) -> None:
+    match = _Stream(MongoStore(mock_uri), "/raw", None).pipeline[0]["$match"]
+    assert match["$or"] == [{"documentKey._id": "raw"}, {"documentKey._id": {"$regex": "^raw/"}}]
+    assert "$or" not in _Stream(MongoStore(mock_uri), None, None).pipeline[0]["$match"]
+
+
 def test_auto_falls_back_to_polling_without_change_streams(wire_uri: str) -> None:
     store = MongoStore(wire_uri)
     _hierarchy(store)
     assert watch(store).mode == "poll"  # mongoeco is a standalone server: no change streams
     with pytest.raises(ValueError, match="no change streams"):
         watch(store, mode="stream")
-
-
-def test_cli_watch_sees_another_process(wire_uri: str) -> None:
-    _hierarchy(MongoStore(wire_uri))
-    command = [sys.executable, "-m", "mongozarr.cli", "watch", "raw", "--uri", wire_uri, "--interval", "0.1",
-               "--count", "1"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as watcher:
-        assert watcher.stdout is not None
-        first = watcher.stdout.readline()  # printed once the baseline is taken
-        zarr.open_array(MongoStore(wire_uri), path="raw/img1").attrs["written_by"] = 1
-        rest, errors = watcher.communicate(timeout=120)
-    assert watcher.returncode == 0, errors
-    assert first.startswith("watching") and "(poll)" in first
-    assert "changed" in rest and "/raw/img1" in rest and "written_by" in rest
-
-
-def test_cli_rejects_a_query_that_is_not_an_object(mock_uri: str) -> None:
-    result = CliRunner().invoke(app, ["watch", "--uri", mock_uri, "--query", "[1]", "--duration", "0"])
-    assert result.exit_code != 0
