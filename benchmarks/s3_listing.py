@@ -26,7 +26,8 @@ from moto.server import ThreadedMotoServer
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
-from mongozarr import MongoStore, open_store
+from mongozarr import MongoStore
+from mongozarr.storage import open_store
 from mongozarr.testing import WireServer, wire_server_available
 
 

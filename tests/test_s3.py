@@ -14,8 +14,9 @@ from zarr.core.sync import sync
 from zarr.storage import LocalStore, ObjectStore
 from zarr.testing.store import StoreTests
 
-from mongozarr import MongoStore, MongoZarrError, open_store
+from mongozarr import MongoStore, MongoZarrError
 from mongozarr.documents import METADATA_NAMES
+from mongozarr.storage import open_store
 from tests import raw
 
 

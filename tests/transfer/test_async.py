@@ -17,7 +17,8 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.storage import LocalStore, MemoryStore, ZipStore
 
 import mongozarr
-from mongozarr import CopyEvent, MongoStore, open_store
+from mongozarr import CopyEvent, MongoStore
+from mongozarr.storage import open_store
 from tests.transfer.samples import build, snapshot_async
 
 

@@ -14,7 +14,8 @@ from zarr.core.sync import sync
 from zarr.storage import LocalStore, MemoryStore, WrapperStore, ZipStore
 
 import mongozarr
-from mongozarr import CopyError, CopyEvent, MongoStore, open_store
+from mongozarr import CopyError, CopyEvent, MongoStore
+from mongozarr.storage import open_store
 from tests import raw
 from tests.transfer.samples import build, check_hierarchy, snapshot, thousand_chunks
 
