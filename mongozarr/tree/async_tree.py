@@ -407,6 +407,7 @@ class AsyncTree:
 
         Several keys make one compound index, in order. Returns the index name.
         """
+        self._store.check_writable()
         if not keys:
             raise QueryError("create_index needs at least one attribute path")
         spec = [(query_field(key)[0], 1) for key in keys]
