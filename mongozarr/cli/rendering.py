@@ -31,7 +31,7 @@ from mongozarr.errors import (
     NodeNotFoundError,
 )
 from mongozarr.redaction import redact
-from mongozarr.tree.zpath import format_node_path
+from mongozarr.zpath import format_node_path
 
 __all__ = [
     "CONFLICT",

@@ -35,7 +35,7 @@ from mongozarr.cli.rendering import (
 from mongozarr.cli.target import open_tree
 from mongozarr.errors import InvalidInputError
 from mongozarr.tree import Tree
-from mongozarr.tree.zpath import format_node_path, parse_node_path, parse_zpath
+from mongozarr.zpath import format_node_path, parse_node_path, parse_zpath
 
 __all__ = [
     "find_command",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 import typer
 
 from mongozarr import watch
-from mongozarr.cli.options import PrefixOption, UriOption
-from mongozarr.cli.rendering import cli_errors, format_event, parse_json, print_line
+from mongozarr.cli.options import JsonOption, PrefixOption, UriOption
+from mongozarr.cli.rendering import cli_errors, format_event, parse_json, print_json, print_line
 from mongozarr.cli.target import open_store
 from mongozarr.errors import InvalidInputError
 
@@ -21,7 +22,7 @@ def _query(text: str | None) -> dict[str, Any] | None:
     query = parse_json(text, "--query")
     if not isinstance(query, dict):
         raise InvalidInputError(
-            "--query must be a JSON object (a MongoDB query on node documents), "
+            "--query must be a JSON object (a query as for find), "
             f"got {text!r}"
         )
     return query
@@ -32,7 +33,7 @@ def watch_command(
         str | None, typer.Argument(help="Only this node and its subtree.")
     ] = None,
     query: Annotated[
-        str | None, typer.Option("--query", help="A MongoDB query on node documents, as JSON.")
+        str | None, typer.Option("--query", help='Only nodes matching this query, as for find: \'{"subject": "mouse-7"}\'.')
     ] = None,
     interval: Annotated[
         float, typer.Option("--interval", help="Seconds between polls (without change streams).")
@@ -45,17 +46,22 @@ def watch_command(
     ] = None,
     uri: UriOption = None,
     prefix: PrefixOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Print node changes (created / changed with the changed keys / deleted) as they happen."""
     with cli_errors():
         parsed = _query(query)
         store = open_store(uri, prefix, read_only=True)
+        events = watch(store, under, parsed, poll_interval=interval, duration=duration)
     printed = 0
-    with watch(store, under, parsed, poll_interval=interval, duration=duration) as events:
-        # Printed once the baseline is taken: every later change is reported.
-        print_line(f"watching {store} ({events.mode})")
+    with events:
+        # Printed once the baseline is taken (to stderr with --json, so stdout stays NDJSON).
+        typer.echo(f"watching {store} ({events.mode})", err=as_json)
         for event in events:
-            print_line(format_event(event))
+            if as_json:
+                print_json(dataclasses.asdict(event))
+            else:
+                print_line(format_event(event))
             printed += 1
             if count is not None and printed >= count:
                 break

@@ -41,6 +41,7 @@ from zarr.core.sync import sync
 
 from mongozarr.documents import decode_value, json_equal, unescape_key
 from mongozarr.layout import subtree
+from mongozarr.query import to_mongo_filter
 
 if TYPE_CHECKING:
     from mongozarr.storage.store import MongoStore
@@ -292,7 +293,9 @@ class AsyncWatch:
         self.poll_interval = poll_interval
         self._store = store
         self._under = under
-        self._query = query
+        # The Tree's query language (attribute paths, a whitelist of operators:
+        # no $where or $function reaches the server), translated once, up front.
+        self._query = to_mongo_filter(query) if query else None
         self._requested = mode
         self._duration = duration
         self._deadline: float | None = None
@@ -447,8 +450,9 @@ def watch(
     under
         Only this node and its subtree (a path; None: everything).
     query
-        Only nodes matching this MongoDB query on node documents, e.g.
-        ``{"attributes.subject": "mouse-7"}``.
+        Only nodes matching this query, in the language of
+        :meth:`mongozarr.Tree.find` (attribute paths and structural fields,
+        e.g. ``{"subject": "mouse-7", "node_type": "array"}``).
     poll_interval
         Seconds between polls when polling.
     mode

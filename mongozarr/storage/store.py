@@ -18,9 +18,6 @@ from zarr.abc.store import ByteRequest, Store
 from zarr.core.buffer import Buffer, default_buffer_prototype
 from zarr.core.sync import sync
 
-from mongozarr.storage.batching import Coalescer
-from mongozarr.storage.chunks.collection import ChunkCollection, byte_slice
-from mongozarr.storage.connection import Capabilities, Connection
 from mongozarr.documents import (
     bump_version,
     check_document,
@@ -36,10 +33,13 @@ from mongozarr.documents import (
     raw_metadata,
     render_metadata,
 )
-from mongozarr.storage.chunks.external import ExternalChunks, open_chunk_store
-from mongozarr.layout import Layout, guess_node, key_of, metadata_key, prefix_regex
-from mongozarr.storage.views import DELETE, SHAPE, Content, Plan, Views
 from mongozarr.errors import AmbiguousWriteWarning, ConflictError
+from mongozarr.layout import Layout, guess_node, key_of, metadata_key, prefix_regex
+from mongozarr.storage.batching import Coalescer
+from mongozarr.storage.chunks.collection import ChunkCollection, byte_slice
+from mongozarr.storage.chunks.external import ExternalChunks, open_chunk_store
+from mongozarr.storage.connection import Capabilities, Connection
+from mongozarr.storage.views import DELETE, SHAPE, Content, Plan, Views
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterable

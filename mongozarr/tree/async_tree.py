@@ -30,6 +30,14 @@ from mongozarr.errors import (
     QueryError,
 )
 from mongozarr.layout import subtree
+from mongozarr.query import (
+    all_of,
+    attribute_field,
+    check_update_size,
+    node_filter,
+    query_field,
+    to_mongo_update,
+)
 from mongozarr.storage.store import MongoStore
 from mongozarr.tree.nodes import (
     AsyncNode,
@@ -38,15 +46,7 @@ from mongozarr.tree.nodes import (
     node_info,
     nodes_from_documents,
 )
-from mongozarr.tree.query import (
-    all_of,
-    attribute_field,
-    check_update_size,
-    node_filter,
-    query_field,
-    to_mongo_update,
-)
-from mongozarr.tree.zpath import (
+from mongozarr.zpath import (
     format_attribute_path,
     format_node_path,
     parse_node_path,

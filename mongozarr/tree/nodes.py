@@ -17,7 +17,7 @@ from zarr.storage import StorePath
 from mongozarr.documents import decode_value, node_problem, render_metadata
 from mongozarr.errors import AttributeNotFoundError, InvalidMetadataError, MalformedNodeWarning
 from mongozarr.storage.store import MongoStore
-from mongozarr.tree.zpath import format_node_path
+from mongozarr.zpath import format_node_path
 
 __all__ = [
     "AsyncNode",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -59,3 +60,21 @@ def test_watch_rejects_a_bad_query_in_one_line(mock_uri: str, query: str, messag
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and message in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_watch_json_prints_one_object_per_event(wire_uri: str) -> None:
+    _hierarchy(wire_uri)
+    command = [sys.executable, "-m", "mongozarr.cli", "watch", "raw", "--uri", wire_uri,
+               "--interval", "0.1", "--count", "1", "--json", "--query", '{"node_type": "array"}']
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as watcher:
+        assert watcher.stderr is not None and watcher.stdout is not None
+        assert watcher.stderr.readline().startswith("watching ")  # the baseline is taken
+        zarr.open_array(MongoStore(wire_uri), path="raw/img1", mode="r+").attrs["qc"] = 1
+        out, _ = watcher.communicate(timeout=300)
+    event = json.loads(out.splitlines()[0])
+    assert event["kind"] == "changed" and event["path"] == "raw/img1" and "qc" in event["attributes"]
+
+
+def test_watch_refuses_where_in_one_line(mock_uri: str) -> None:
+    result = CliRunner().invoke(app, ["watch", "--uri", mock_uri, "--query", '{"$where": "1"}', "--duration", "0"])
+    assert result.exit_code == 2 and result.stderr.startswith("error: ") and "$where" in result.stderr

@@ -53,7 +53,7 @@ def test_under_and_query_limit_the_scope(mock_uri: str) -> None:
     store = MongoStore(mock_uri)
     root = _hierarchy(store)
     in_raw = watch(store, under="/raw", poll_interval=0.01)
-    mouse7 = watch(store, query={"attributes.subject": "mouse-7"}, poll_interval=0.01)
+    mouse7 = watch(store, query={"subject": "mouse-7"}, poll_interval=0.01)
     root.attrs["x"] = 1
     zarr.open_array(store, path="raw/img2").attrs["note"] = "n"
     assert [(e.kind, e.path) for e in in_raw.poll()] == [("changed", "raw/img2")]
@@ -155,3 +155,12 @@ def test_auto_falls_back_to_polling_without_change_streams(wire_uri: str) -> Non
     assert watch(store).mode == "poll"  # mongoeco is a standalone server: no change streams
     with pytest.raises(ValueError, match="no change streams"):
         watch(store, mode="stream")
+
+
+@pytest.mark.parametrize("query", [{"$where": "sleep(1000)"}, {"$function": {}}, {"subject": {"$accumulator": 1}},
+                                   {"$expr": {"$function": {"body": "x", "args": [], "lang": "js"}}}])
+def test_watch_refuses_server_side_code_before_sending_anything(mock_uri: str, query: dict) -> None:
+    from mongozarr import QueryError
+
+    with pytest.raises(QueryError):
+        watch(MongoStore(mock_uri), query=query)

@@ -9,7 +9,7 @@ import pytest
 
 from mongozarr import DocumentTooLargeError, InvalidMetadataError, QueryError, ZPathError
 from mongozarr.documents import MAX_DOCUMENT_BYTES
-from mongozarr.tree.query import check_update_size, to_mongo_filter, to_mongo_update
+from mongozarr.query import check_update_size, to_mongo_filter, to_mongo_update
 
 
 def test_attribute_keys_are_escaped_and_split_on_slash() -> None:

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mongozarr import ZPathError
-from mongozarr.tree.zpath import (
+from mongozarr.zpath import (
     ZPath,
     format_attribute_path,
     format_node_path,

@@ -35,8 +35,8 @@ from pymongo.errors import DuplicateKeyError
 from zarr.abc.store import RangeByteRequest
 from zarr.core.buffer import default_buffer_prototype
 
-from mongozarr.storage.chunks.collection import ChunkCollection, PieceFetcher, byte_slice
 from mongozarr.errors import ChunkDataError
+from mongozarr.storage.chunks.collection import ChunkCollection, PieceFetcher, byte_slice
 
 if TYPE_CHECKING:
     from zarr.abc.store import ByteRequest, Store

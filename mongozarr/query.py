@@ -31,7 +31,7 @@ from mongozarr.documents import (
 )
 from mongozarr.errors import DocumentTooLargeError, InvalidMetadataError, QueryError
 from mongozarr.layout import strictly_below
-from mongozarr.tree.zpath import format_attribute_path, parse_attribute_path, parse_node_path
+from mongozarr.zpath import format_attribute_path, parse_attribute_path, parse_node_path
 
 __all__ = [
     "QUERY_OPERATORS",
