@@ -42,14 +42,15 @@ class BaselineStore(Store):
     Parameters
     ----------
     target
-        A ``mongodb://`` URI, ``mongomock://name``, or a PyMongo client (whose
-        settings, ``event_listeners`` included, are cloned per event loop).
+        A ``mongodb://`` URI or ``mongomock://name``.
     database
         Database name; defaults to the URI's path, else ``"zarr"``.
     collection
         The one collection holding every key.
     read_only
         Whether writes are refused.
+    client_options
+        Keyword arguments for each per-loop ``AsyncMongoClient`` (``event_listeners``, ...).
     """
 
     supports_writes: bool = True
@@ -63,10 +64,13 @@ class BaselineStore(Store):
         database: str | None = None,
         collection: str = "zarr_collection",
         read_only: bool = False,
+        client_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(read_only=read_only)
         # One client per event loop, as MongoStore does: AsyncMongoClient binds to a loop.
-        self._connection = target if isinstance(target, Connection) else Connection(target, database)
+        self._connection = (
+            target if isinstance(target, Connection) else Connection(target, database, client_options)
+        )
         self.collection_name = collection
 
     def database(self) -> Any:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mongozarr.storage.store import _full_document
+from mongozarr.storage.metadata_writes import node_document
 
 __all__ = ["ATTRIBUTE", "Node", "baseline_documents", "find_documents", "load_into_sqlite", "node_documents", "nodes"]
 
@@ -72,7 +72,7 @@ def _metadata(node_type: str) -> dict[str, Any]:
 def node_documents(hierarchy: list[Node]) -> Iterator[dict[str, Any]]:
     """MongoStore node documents (the schema of ``<prefix>.nodes``)."""
     for path, node_type, attributes in hierarchy:
-        yield _full_document(path, 3, node_type, _metadata(node_type), attributes)
+        yield node_document(path, 3, node_type, _metadata(node_type), attributes)
 
 
 def baseline_documents(hierarchy: list[Node]) -> Iterator[dict[str, Any]]:
@@ -85,10 +85,10 @@ def baseline_documents(hierarchy: list[Node]) -> Iterator[dict[str, Any]]:
 
 def find_documents(count: int, subjects: int = 1000) -> Iterator[dict[str, Any]]:
     """``count`` group documents under ``q/`` with ``attributes.subject`` to query."""
-    yield _full_document("", 3, "group", {}, {})
-    yield _full_document("q", 3, "group", {}, {})
+    yield node_document("", 3, "group", {}, {})
+    yield node_document("q", 3, "group", {}, {})
     for i in range(count - 2):
-        yield _full_document(f"q/n{i}", 3, "group", {}, {ATTRIBUTE: f"mouse-{i % subjects}", "trial": i})
+        yield node_document(f"q/n{i}", 3, "group", {}, {ATTRIBUTE: f"mouse-{i % subjects}", "trial": i})
 
 
 def load_into_sqlite(directory: Path, batches: dict[tuple[str, str], list[dict[str, Any]]]) -> None:

@@ -186,7 +186,7 @@ def baseline_store(uri: str, counter: CommandCounter | None = None) -> BaselineS
     """The baseline store on ``uri``, reporting to ``counter`` if given."""
     database = urlsplit(uri).path.lstrip("/")
     listeners = [counter] if counter is not None else []
-    return BaselineStore(pymongo.AsyncMongoClient(uri, event_listeners=listeners), database=database)
+    return BaselineStore(uri, database=database, client_options={"event_listeners": listeners})
 
 
 CONSOLIDATED = "MongoStore(consolidated=True)"

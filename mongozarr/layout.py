@@ -27,6 +27,8 @@ __all__ = [
     "Layout",
     "dir_prefixes",
     "guess_node",
+    "key_of",
+    "metadata_key",
     "prefix_regex",
     "split_key",
     "strictly_below",

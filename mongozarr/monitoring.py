@@ -23,7 +23,6 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 from pymongo import monitoring
 
@@ -168,17 +167,11 @@ def monitored_store(
     tuple
         ``(store, counter)``.
     """
-    from pymongo import AsyncMongoClient
-
     from mongozarr.storage.store import MongoStore
 
     if not uri.startswith(("mongodb://", "mongodb+srv://")):
         raise ValueError(f"command monitoring needs a mongodb:// URI, got {uri!r}")
     counter = counter if counter is not None else CommandCounter()
-    # Read the database from the path without parse_uri: for mongodb+srv://
-    # that would resolve DNS records here.
-    database = store_kwargs.pop("database", None) or urlsplit(uri).path.lstrip("/") or None
-    # The client is a template: the store clones its settings (listeners
-    # included) for each event loop, so this one never opens a connection.
-    client: AsyncMongoClient[Any] = AsyncMongoClient(uri, event_listeners=[counter])
-    return MongoStore(client, database=database, **store_kwargs), counter
+    # Each per-loop client the store opens gets the listener.
+    options = {**(store_kwargs.pop("client_options", None) or {}), "event_listeners": [counter]}
+    return MongoStore(uri, client_options=options, **store_kwargs), counter

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pymongo
 
-from mongozarr.storage.connection import _mock_server
+from mongozarr.storage.connection import mongomock_server
 from mongozarr.documents import METADATA_NAMES, escape_key, metadata_names, path_fields, render_metadata
 
 _CLIENTS: dict[str, pymongo.MongoClient[Any]] = {}
@@ -21,7 +21,7 @@ def database(uri: str) -> Any:
     parts = urlsplit(uri)
     name = parts.path.lstrip("/") or "zarr"
     if parts.scheme == "mongomock":
-        return _mock_server(parts.netloc)[name]
+        return mongomock_server(parts.netloc)[name]
     server = uri.split("/")[2]
     if server not in _CLIENTS:
         _CLIENTS[server] = pymongo.MongoClient(uri)

@@ -95,7 +95,7 @@ class TestBaselineStore(StoreTests[BaselineStore, cpu.Buffer]):
 def test_baseline_is_one_find_per_chunk(wire_uri: str) -> None:
     counter = CommandCounter()
     name = wire_uri.split("/")[3].split("?")[0]
-    store = BaselineStore(pymongo.AsyncMongoClient(wire_uri, event_listeners=[counter]), database=name)
+    store = BaselineStore(wire_uri, database=name, client_options={"event_listeners": [counter]})
     array = zarr.create_array(store, shape=(12,), chunks=(3,), dtype="uint8", fill_value=0)
     array[:] = list(range(1, 13))
     with counter.measure() as trips:

@@ -13,12 +13,14 @@ that item's caller only.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Coalescer"]
+__all__ = ["Coalescer", "PerLoop"]
 
 K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
 
 #: A batch function gets the distinct items of one batch, each with the payloads
 #: submitted for it in order, and returns a result or an exception per item.
@@ -86,3 +88,27 @@ class Coalescer(Generic[K]):
                     waiter.set_exception(result)
                 else:
                     waiter.set_result(result)
+
+
+class PerLoop(Generic[T]):
+    """One value per event loop, made on first use in that loop (coalescers are loop-bound).
+
+    Entries of closed or collected loops are dropped when a new loop comes.
+    """
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._entries: dict[int, tuple[weakref.ref[asyncio.AbstractEventLoop], T]] = {}
+
+    def get(self) -> T:
+        """The value of the running event loop."""
+        loop = asyncio.get_running_loop()
+        entry = self._entries.get(id(loop))
+        if entry is None or entry[0]() is not loop:
+            for key, (ref, _) in list(self._entries.items()):
+                gone = ref()
+                if gone is None or gone.is_closed():
+                    del self._entries[key]
+            entry = (weakref.ref(loop), self._make())
+            self._entries[id(loop)] = entry
+        return entry[1]

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["Capabilities", "Connection"]
+from mongozarr.storage.sync_facade import SyncFacadeDatabase
+
+__all__ = ["Capabilities", "Connection", "mongomock_server"]
 
 _MOCK_SCHEME = "mongomock"
 _MONGO_SCHEMES = ("mongodb", "mongodb+srv")
@@ -33,7 +35,8 @@ _MOCK_GUARD = threading.Lock()
 _LIVE: weakref.WeakSet[Connection] = weakref.WeakSet()
 
 
-def _mock_server(name: str) -> Any:
+def mongomock_server(name: str) -> Any:
+    """The in-process mongomock client behind ``mongomock://name`` (one per name and process)."""
     import mongomock
 
     with _MOCK_GUARD:
@@ -98,16 +101,23 @@ class Connection:
     ----------
     target
         A URI (``mongodb://``, ``mongodb+srv://``, ``mongomock://name``), a
-        PyMongo ``MongoClient``/``AsyncMongoClient``, a Motor client or a
-        ``mongomock.MongoClient``.
+        synchronous PyMongo ``MongoClient``, a Motor client (its synchronous
+        ``delegate`` is used) or a ``mongomock.MongoClient``. A client object
+        is used as given: each call runs in a worker thread (mongomock's
+        inline), so it serves any event loop; a connection built from one
+        cannot be pickled.
     database
         Database name; defaults to the URI's path, else ``"zarr"``.
+    client_options
+        Keyword arguments for ``AsyncMongoClient(uri, **client_options)``
+        (only with a ``mongodb://`` URI); pickled with the URI.
     """
 
-    def __init__(self, target: Any, database: str | None = None) -> None:
+    def __init__(self, target: Any, database: str | None = None, client_options: dict[str, Any] | None = None) -> None:
         self.uri: str | None = None
-        self._client_kwargs: dict[str, Any] | None = None
-        self._mock_client: Any = None
+        self.client_options: dict[str, Any] = dict(client_options or {})
+        # A client object given by the caller, used as given (never pickled).
+        self._given_client: Any = None
         uri_database = None
         if isinstance(target, str):
             parts = urlsplit(target)
@@ -117,19 +127,14 @@ class Connection:
                 )
             if parts.scheme == _MOCK_SCHEME and not parts.netloc:
                 raise ValueError(f"URI {target!r} needs a name: mongomock://NAME")
+            if parts.scheme == _MOCK_SCHEME and self.client_options:
+                raise ValueError("client_options apply to mongodb:// URIs, not to mongomock://")
             self.uri = target
             uri_database = parts.path.lstrip("/") or None
-        elif _is_mongomock_client(target):
-            self._mock_client = target
         else:
-            # A Motor client wraps a synchronous PyMongo client as ``delegate``.
-            client = target.delegate if type(target).__module__.startswith("motor") else target
-            kwargs = getattr(client, "_init_kwargs", None)
-            if kwargs is None:
-                raise TypeError(
-                    f"expected a MongoDB URI or a PyMongo/mongomock client, got {type(target).__name__}"
-                )
-            self._client_kwargs = dict(kwargs)
+            if self.client_options:
+                raise ValueError("client_options apply to a URI; a client object comes with its own")
+            self._given_client = _sync_client(target)
         self.database_name = database or uri_database or _DEFAULT_DATABASE
         self._clients: dict[int, tuple[weakref.ref[asyncio.AbstractEventLoop], Any]] = {}
         self._pid = os.getpid()
@@ -138,7 +143,9 @@ class Connection:
         _LIVE.add(self)
 
     def _in_process(self) -> bool:
-        return self._mock_client is not None or (self.uri or "").startswith(_MOCK_SCHEME + ":")
+        if self._given_client is not None:
+            return _is_mongomock_client(self._given_client)
+        return (self.uri or "").startswith(_MOCK_SCHEME + ":")
 
     async def capabilities(self) -> Capabilities:
         """What the server can do; asked once per connection (one ``hello``)."""
@@ -146,19 +153,13 @@ class Connection:
             if self._in_process():
                 self._capabilities = IN_PROCESS_CAPABILITIES
             else:
-                hello = await self.database().client.admin.command("hello")
+                hello = await self.database().command("hello")
                 self._capabilities = Capabilities.from_hello(dict(hello))
         return self._capabilities
 
     def identity(self) -> tuple[Any, ...]:
         """What makes two connections reach the same data (for ``__eq__``)."""
-        if self.uri is not None:
-            where: Any = self.uri
-        elif self._mock_client is not None:
-            where = id(self._mock_client)
-        else:
-            kwargs = self._client_kwargs or {}
-            where = repr(kwargs.get("host")), repr(kwargs.get("port"))
+        where: Any = self.uri if self.uri is not None else id(self._given_client)
         return (where, self.database_name)
 
     def describe(self) -> str:
@@ -167,17 +168,16 @@ class Connection:
             parts = urlsplit(self.uri)
             netloc = parts.netloc.rpartition("@")[2]
             return f"{parts.scheme}://{netloc}/{self.database_name}"
-        if self._mock_client is not None:
+        if _is_mongomock_client(self._given_client):
             return f"mongomock client/{self.database_name}"
-        kwargs = self._client_kwargs or {}
-        return f"client {kwargs.get('host')!r}/{self.database_name}"
+        return f"client {_client_address(self._given_client)}/{self.database_name}"
 
     def database(self) -> Any:
         """The async database handle for the running event loop."""
-        if self._mock_client is not None:
-            return self._mock_database(self._mock_client)
+        if self._given_client is not None:
+            return _facade(self._given_client[self.database_name])
         if self._in_process():
-            return self._mock_database(_mock_server(urlsplit(self.uri or "").netloc))
+            return _facade(mongomock_server(urlsplit(self.uri or "").netloc)[self.database_name])
         loop = asyncio.get_running_loop()
         with self._guard:
             if self._pid != os.getpid():
@@ -191,17 +191,10 @@ class Connection:
                 self._clients[id(loop)] = entry
         return entry[1][self.database_name]
 
-    def _mock_database(self, client: Any) -> Any:
-        from mongozarr.testing.mongomock_async import AsyncMockDatabase
-
-        return AsyncMockDatabase(client[self.database_name])
-
     def _new_client(self) -> Any:
         from pymongo import AsyncMongoClient
 
-        if self.uri is not None:
-            return AsyncMongoClient(self.uri)
-        return AsyncMongoClient(**(self._client_kwargs or {}))
+        return AsyncMongoClient(self.uri, **self.client_options)
 
     def _forget_closed_loops(self) -> None:
         for key, (loop_ref, _client) in list(self._clients.items()):
@@ -212,7 +205,8 @@ class Connection:
     def close_clients(self, timeout: float = 2.0) -> None:
         """Close the clients whose event loops still run in other threads.
 
-        Clients on loops that are gone cannot be closed and are dropped.
+        Clients on loops that are gone cannot be closed and are dropped. A
+        client object given by the caller is the caller's to close.
         """
         with self._guard:
             entries, self._clients = list(self._clients.values()), {}
@@ -229,15 +223,48 @@ class Connection:
                 future.cancel()
 
     def __getstate__(self) -> dict[str, Any]:
-        if self._mock_client is not None:
+        if self._given_client is not None:
             raise TypeError(
-                "a store built from a mongomock client object cannot be pickled; "
-                "build it from a mongomock://NAME URI instead"
+                "a store built from a client object cannot be pickled; build it from a URI "
+                "(mongodb://..., with client_options=... for client settings, or mongomock://NAME)"
             )
-        return {"uri": self.uri, "client_kwargs": self._client_kwargs, "database": self.database_name}
+        return {"uri": self.uri, "client_options": self.client_options, "database": self.database_name}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["uri"] or _KwargsTarget(state["client_kwargs"]), state["database"])  # type: ignore[misc]
+        self.__init__(state["uri"], state["database"], state.get("client_options"))  # type: ignore[misc]
+
+
+def _sync_client(target: Any) -> Any:
+    """The synchronous client behind ``target``; TypeError for what cannot be used as given."""
+    if _is_mongomock_client(target):
+        return target
+    from pymongo import AsyncMongoClient, MongoClient
+
+    # A Motor client wraps a synchronous PyMongo client as ``delegate``.
+    client = target.delegate if type(target).__module__.startswith("motor") else target
+    if isinstance(client, MongoClient):
+        return client
+    if isinstance(client, AsyncMongoClient):
+        raise TypeError(
+            "an AsyncMongoClient binds to one event loop, and zarr runs store calls on several; "
+            "pass its URI instead, with client_options=... for its settings"
+        )
+    raise TypeError(f"expected a MongoDB URI or a PyMongo/Motor/mongomock client, got {type(target).__name__}")
+
+
+def _facade(database: Any) -> Any:
+    """PyMongo's async API over a synchronous database (mongomock's with its own quirks)."""
+    if _is_mongomock_client(database.client):
+        from mongozarr.testing.mongomock_async import AsyncMockDatabase
+
+        return AsyncMockDatabase(database)
+    return SyncFacadeDatabase(database)
+
+
+def _client_address(client: Any) -> str:
+    """Where a PyMongo client connects, from its public topology description."""
+    servers = client.topology_description.server_descriptions()
+    return ",".join(f"{host}:{port}" for host, port in servers) or "(not connected)"
 
 
 @atexit.register
@@ -246,10 +273,3 @@ def _close_all_clients() -> None:
     # event loop thread can still run the clients' close().
     for connection in list(_LIVE):
         connection.close_clients()
-
-
-class _KwargsTarget:
-    """Stands in for a client when a connection is rebuilt from its kwargs."""
-
-    def __init__(self, kwargs: dict[str, Any]) -> None:
-        self._init_kwargs = kwargs

@@ -1,28 +1,20 @@
 """Open any zarr store from a URL: MongoDB, mongomock, S3, a ``.zip`` file or a directory.
 
-S3 goes through zarr's :class:`~zarr.storage.ObjectStore` over obstore rather
-than :class:`~zarr.storage.FsspecStore` over s3fs: obstore's async calls run
-on its own Rust runtime and can be awaited from any asyncio loop, whereas an
-s3fs (aiobotocore) session binds to the loop that created it, the very
-problem :class:`~mongozarr.MongoStore` solves with one client per loop (zarr
-runs store coroutines on its own loop thread for the sync API and on the
-caller's loop for the async API). obstore is also one wheel without the
-botocore version pins, and its listing returns sizes, which copies use.
+Non-MongoDB URLs are opened by :mod:`mongozarr.storage.object_stores`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+from mongozarr.storage.object_stores import OpenMode, open_object_store
 
 if TYPE_CHECKING:
     from zarr.abc.store import Store
 
 __all__ = ["OpenMode", "open_store"]
-
-#: ``"r"`` read only; ``"a"`` read and write, keep what is there; ``"w"`` start empty.
-OpenMode = Literal["r", "a", "w"]
 
 _MONGO_SCHEMES = ("mongodb", "mongodb+srv", "mongomock")
 
@@ -54,66 +46,14 @@ def open_store(url: str | Path, mode: OpenMode = "r") -> Store:
         raise ValueError(f"mode must be 'r', 'a' or 'w', got {mode!r}")
     text = str(url)
     scheme = urlsplit(text).scheme if "://" in text else ""
-    if scheme in _MONGO_SCHEMES:
-        store = _open_mongo(text, mode)
-    elif scheme == "s3":
-        store = _open_s3(text, mode)
-    elif scheme == "zip" or (scheme in ("", "file") and text.endswith(".zip")):
-        return _open_zip(_local_path(text), mode)
-    elif scheme in ("", "file"):
-        store = _open_directory(_local_path(text), mode)
-    else:
-        raise ValueError(
-            f"unsupported store URL {text!r}: expected mongodb://, mongodb+srv://, mongomock://, "
-            "s3://, zip://, file:// or a path"
-        )
+    if scheme not in _MONGO_SCHEMES:
+        return open_object_store(text, mode)
+    from mongozarr.storage.store import MongoStore
+
+    uri, _, prefix = text.partition("#")
+    store = MongoStore(uri, prefix=prefix or "zarr", read_only=mode == "r")
     if mode == "w":
         from zarr.core.sync import sync
 
         sync(store.clear())
     return store
-
-
-def _local_path(text: str) -> Path:
-    for scheme in ("zip://", "file://"):
-        if text.startswith(scheme):
-            return Path(text[len(scheme) :])
-    return Path(text)
-
-
-def _open_mongo(text: str, mode: OpenMode) -> Store:
-    from mongozarr.storage.store import MongoStore
-
-    uri, _, prefix = text.partition("#")
-    return MongoStore(uri, prefix=prefix or "zarr", read_only=mode == "r")
-
-
-def _open_s3(text: str, mode: OpenMode) -> Store:
-    try:
-        from obstore.store import S3Store
-    except ImportError as error:
-        raise ImportError("s3:// stores need obstore: pip install 'mongozarr[s3]'") from error
-    from zarr.storage import ObjectStore
-
-    parts = urlsplit(text)
-    if not parts.netloc:
-        raise ValueError(f"S3 URL {text!r} needs a bucket: s3://BUCKET/PATH")
-    prefix = parts.path.strip("/") or None
-    return ObjectStore(S3Store(parts.netloc, prefix=prefix), read_only=mode == "r")
-
-
-def _open_zip(path: Path, mode: OpenMode) -> Store:
-    from zarr.storage import ZipStore
-
-    if mode == "r" and not path.is_file():
-        raise FileNotFoundError(f"no zip archive at {path}")
-    # "w" truncates; "a" appends to an archive (or creates it).
-    return ZipStore(path, mode=mode)
-
-
-def _open_directory(path: Path, mode: OpenMode) -> Store:
-    from zarr.storage import LocalStore
-
-    if mode == "r" and not path.is_dir():
-        raise FileNotFoundError(f"no directory at {path}")
-    return LocalStore(path, read_only=mode == "r")

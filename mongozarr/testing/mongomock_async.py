@@ -1,72 +1,38 @@
-"""An async facade over mongomock, the in-process embedded default.
+"""The async facade over mongomock, the in-process embedded default.
 
-mongomock mimics PyMongo's synchronous API only. mongozarr talks to MongoDB
-through PyMongo's async API, so this module gives a mongomock database the
-few async methods mongozarr uses. mongomock is in memory and never blocks, so
-each call runs inline; one lock per client serialises them because mongomock
-is not thread-safe.
+mongomock mimics PyMongo's synchronous API only; mongozarr reaches it through
+the generic facade of :mod:`mongozarr.storage.sync_facade`. mongomock is in
+memory and never blocks, so each call runs inline, under one lock per client
+because mongomock is not thread-safe. What is mongomock's alone lives here:
+the lock, its refusals mapped to PyMongo's errors, options it does not take,
+and a bulk write replayed request by request.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+from mongozarr.storage.sync_facade import SyncFacadeCollection, SyncFacadeCursor, SyncFacadeDatabase
+from mongozarr.storage.writes import Delete, Insert, Replace, Update
 
 __all__ = ["AsyncMockDatabase"]
 
+T = TypeVar("T")
 _LOCKS: dict[int, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
-
-
-def _lock_for(client: Any) -> threading.RLock:
-    with _LOCKS_GUARD:
-        return _LOCKS.setdefault(id(client), threading.RLock())
-
-
-class _Cursor:
-    """The subset of ``AsyncCursor`` mongozarr uses."""
-
-    def __init__(self, run: Callable[[], Any], lock: threading.RLock) -> None:
-        self._run = run
-        self._lock = lock
-        self._modifiers: list[tuple[str, tuple[Any, ...]]] = []
-
-    def sort(self, *args: Any) -> _Cursor:
-        self._modifiers.append(("sort", args))
-        return self
-
-    def limit(self, n: int) -> _Cursor:
-        self._modifiers.append(("limit", (n,)))
-        return self
-
-    def skip(self, n: int) -> _Cursor:
-        self._modifiers.append(("skip", (n,)))
-        return self
-
-    def batch_size(self, n: int) -> _Cursor:
-        return self
-
-    def _results(self) -> list[Any]:
-        with self._lock:
-            cursor = self._run()
-            for name, args in self._modifiers:
-                cursor = getattr(cursor, name)(*args)
-            return list(cursor)
-
-    async def to_list(self, length: int | None = None) -> list[Any]:
-        results = self._results()
-        return results if length is None else results[:length]
-
-    async def __aiter__(self):  # type: ignore[no-untyped-def]
-        for item in self._results():
-            yield item
-
+_DUPLICATE_KEY = 11000
 
 # mongomock refuses an update it cannot apply with a Python error where MongoDB
 # answers OperationFailure; it also lacks $mul and $rename of nested fields.
 _UPDATES = frozenset({"find_one_and_update", "update_one", "update_many"})
 _REFUSALS = (NotImplementedError, TypeError, ValueError)
+
+
+def _lock_for(client: Any) -> threading.RLock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(id(client), threading.RLock())
 
 
 def _refused(exc: Exception) -> Exception:
@@ -77,75 +43,79 @@ def _refused(exc: Exception) -> Exception:
     )
 
 
-class AsyncMockCollection:
-    """The subset of ``AsyncCollection`` mongozarr uses, over mongomock."""
+class _Inline:
+    """Runs each call at once, holding the client's lock."""
 
-    def __init__(self, collection: Any, lock: threading.RLock) -> None:
-        self._collection = collection
-        self._lock = lock
-        self.name = collection.name
+    def __init__(self, lock: threading.RLock) -> None:
+        self.lock = lock
 
-    def find(self, *args: Any, **kwargs: Any) -> _Cursor:
+    async def __call__(self, call: Callable[[], T]) -> T:
+        with self.lock:
+            return call()
+
+
+class AsyncMockCollection(SyncFacadeCollection):
+    """A mongomock collection behind PyMongo's async API."""
+
+    # A mongomock cursor iterates the live collection: read it in one call.
+    iteration_batch = None
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        # docstring inherited
+        try:
+            return await super().call(method, *args, **kwargs)
+        except _REFUSALS as exc:
+            if method not in _UPDATES:
+                raise
+            raise _refused(exc) from None
+
+    def find(self, *args: Any, **kwargs: Any) -> SyncFacadeCursor:
         kwargs.pop("batch_size", None)
-        return _Cursor(lambda: self._collection.find(*args, **kwargs), self._lock)
+        return super().find(*args, **kwargs)
 
-    async def aggregate(self, pipeline: list[Any], **kwargs: Any) -> _Cursor:
+    async def aggregate(self, pipeline: list[Any], **kwargs: Any) -> SyncFacadeCursor:
         kwargs.pop("batchSize", None)
-        return _Cursor(lambda: self._collection.aggregate(pipeline, **kwargs), self._lock)
+        return await super().aggregate(pipeline, **kwargs)
 
     async def bulk_write(self, requests: list[Any], ordered: bool = True) -> None:
-        """Apply PyMongo write models one by one (mongomock's bulk_write breaks on PyMongo 4.20)."""
-        from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
+        """Apply the requests one by one (mongomock's bulk_write breaks on PyMongo 4.20).
+
+        Requests are :mod:`mongozarr.storage.writes` descriptions.
+        """
         from pymongo.errors import BulkWriteError, DuplicateKeyError
 
         errors = []
-        with self._lock:
-            for index, request in enumerate(requests):
-                try:
-                    if isinstance(request, ReplaceOne):
-                        self._collection.replace_one(request._filter, request._doc, upsert=request._upsert)
-                    elif isinstance(request, UpdateOne):
-                        self._collection.update_one(request._filter, request._doc, upsert=request._upsert)
-                    elif isinstance(request, InsertOne):
-                        self._collection.insert_one(request._doc)
-                    elif isinstance(request, DeleteOne):
-                        self._collection.delete_one(request._filter)
-                    else:
-                        raise TypeError(f"unsupported bulk write request {request!r}")
-                except DuplicateKeyError as error:
-                    errors.append({"index": index, "code": 11000, "errmsg": str(error)})
-                    if ordered:
-                        break
+        for index, request in enumerate(requests):
+            try:
+                await self._apply(request)
+            except DuplicateKeyError as error:
+                errors.append({"index": index, "code": _DUPLICATE_KEY, "errmsg": str(error)})
+                if ordered:
+                    break
         if errors:
             raise BulkWriteError({"writeErrors": errors, "writeConcernErrors": [], "nInserted": 0,
                                   "nUpserted": 0, "nMatched": 0, "nModified": 0, "nRemoved": 0,
                                   "upserted": []})
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        method = getattr(self._collection, name)
-        refusals = _REFUSALS if name in _UPDATES else ()
+    async def _apply(self, request: Any) -> None:
+        if isinstance(request, Replace):
+            await self.call("replace_one", request.filter, request.document, upsert=request.upsert)
+        elif isinstance(request, Update):
+            await self.call("update_one", request.filter, request.update, upsert=request.upsert)
+        elif isinstance(request, Insert):
+            await self.call("insert_one", request.document)
+        elif isinstance(request, Delete):
+            await self.call("delete_one", request.filter)
+        else:
+            raise TypeError(
+                f"unsupported bulk write request {request!r}: describe it with mongozarr.storage.writes"
+            )
 
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                try:
-                    return method(*args, **kwargs)
-                except refusals as exc:
-                    raise _refused(exc) from None
 
-        return call
+class AsyncMockDatabase(SyncFacadeDatabase):
+    """A mongomock database behind PyMongo's async API."""
 
-
-class AsyncMockDatabase:
-    """The subset of ``AsyncDatabase`` mongozarr uses, over mongomock."""
+    collection_class = AsyncMockCollection
 
     def __init__(self, database: Any) -> None:
-        self._database = database
-        self._lock = _lock_for(database.client)
-        self.name = database.name
-
-    def __getitem__(self, name: str) -> AsyncMockCollection:
-        return AsyncMockCollection(self._database[name], self._lock)
-
-    async def command(self, *args: Any, **kwargs: Any) -> Any:
-        with self._lock:
-            return self._database.command(*args, **kwargs)
+        super().__init__(database, _Inline(_lock_for(database.client)))

@@ -28,7 +28,7 @@ from mongozarr import (
     open_tree,
 )
 from mongozarr.documents import MAX_DOCUMENT_BYTES, json_equal
-from mongozarr.storage.store import _full_document
+from mongozarr.storage.metadata_writes import node_document as _full_document
 from tests import raw
 
 # Keys MongoDB cannot take as they are, and the stored (escaped) form of each.

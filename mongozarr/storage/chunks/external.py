@@ -30,31 +30,33 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from zarr.abc.store import RangeByteRequest
 from zarr.core.buffer import default_buffer_prototype
 
 from mongozarr.errors import ChunkDataError
-from mongozarr.storage.chunks.collection import ChunkCollection, PieceFetcher, byte_slice
+from mongozarr.layout import EXTERNAL, Layout
+from mongozarr.storage.chunks.collection import ChunkCollection, byte_slice
+from mongozarr.storage.chunks.gridfs import PieceFetcher
 
 if TYPE_CHECKING:
     from zarr.abc.store import ByteRequest, Store
 
 __all__ = ["ExternalChunks", "open_chunk_store"]
 
-_MARKER = "external"
-
 
 def open_chunk_store(chunks: Any, read_only: bool) -> Store:
-    """The zarr store ``chunks`` names: a store as it is, or a URL (see :func:`open_store`)."""
+    """The zarr store ``chunks`` names: a store as it is, or an S3/zip/directory URL.
+
+    A MongoDB store for chunk bytes is passed as a store object, not a URL.
+    """
     from zarr.abc.store import Store
 
     if isinstance(chunks, Store):
         return chunks
-    from mongozarr.storage.urls import open_store
+    from mongozarr.storage.object_stores import open_object_store
 
-    return open_store(chunks, "r" if read_only else "a")
+    return open_object_store(chunks, "r" if read_only else "a")
 
 
 class ExternalChunks(ChunkCollection):
@@ -62,16 +64,16 @@ class ExternalChunks(ChunkCollection):
 
     Parameters
     ----------
-    prefix
-        The collection prefix (``<prefix>.chunks``).
+    layout
+        The collection names (``layout.chunks``).
     inline_threshold
         Values up to this many bytes stay inline in MongoDB.
     store
         The zarr store holding the bytes of larger values, under their keys.
     """
 
-    def __init__(self, prefix: str, inline_threshold: int, store: Store) -> None:
-        super().__init__(prefix, inline_threshold)
+    def __init__(self, layout: Layout, inline_threshold: int, store: Store) -> None:
+        super().__init__(layout, inline_threshold)
         self.store = store
 
     # ------------------------------------------------------------------ reads
@@ -84,7 +86,7 @@ class ExternalChunks(ChunkCollection):
         fetch_pieces: PieceFetcher | None = None,
     ) -> bytes | None:
         # docstring inherited
-        if not doc.get(_MARKER):
+        if not doc.get(EXTERNAL):
             return await super().read_document(db, doc, byte_range, fetch_pieces)
         # MongoDB knows the size: resolve the range here, exactly as for inline
         # chunks, and ask the object store only for bytes that exist (S3
@@ -96,7 +98,7 @@ class ExternalChunks(ChunkCollection):
         value = await self.store.get(doc["_id"], default_buffer_prototype(), request)
         if value is not None:
             return value.to_bytes()
-        if await db[self.name].find_one({"_id": doc["_id"]}, {"_id": 1}) is None:
+        if not await self.exists(db, doc["_id"]):
             return None  # deleted while we read: the caller sees it gone
         raise ChunkDataError(
             f"chunk {doc['_id']!r} is indexed in MongoDB but missing from {self.store}"
@@ -104,45 +106,30 @@ class ExternalChunks(ChunkCollection):
 
     # ----------------------------------------------------------------- writes
 
-    async def _document(self, db: Any, key: str, node: str, data: bytes) -> dict[str, Any]:
-        if len(data) <= self.inline_threshold:
-            return {"_id": key, "node": node, "size": len(data), "data": data}
-        await self.store.set(key, default_buffer_prototype().buffer.from_bytes(data))
-        return {"_id": key, "node": node, "size": len(data), _MARKER: True}
-
-    async def write(self, db: Any, key: str, node: str, data: bytes) -> None:
+    async def build_document(self, db: Any, key: str, node: str, data: bytes) -> dict[str, Any]:
         # docstring inherited
-        doc = await self._document(db, key, node, data)
-        old = await db[self.name].find_one_and_replace(
-            {"_id": key},
-            doc,
-            upsert=True,
-            projection={"gridfs_id": 1, _MARKER: 1},
-            return_document=ReturnDocument.BEFORE,
-        )
-        await self._release(db, old, keep_object=_MARKER in doc)
+        if len(data) <= self.inline_threshold:
+            return self.inline_document(key, node, data)
+        await self.store.set(key, default_buffer_prototype().buffer.from_bytes(data))
+        return self.external_document(key, node, data)
+
+    @staticmethod
+    def external_document(key: str, node: str, data: bytes) -> dict[str, Any]:
+        return {"_id": key, "node": node, "size": len(data), EXTERNAL: True}
 
     async def write_if_absent(self, db: Any, key: str, node: str, data: bytes) -> bool:
         # docstring inherited
         if len(data) <= self.inline_threshold:
             return await super().write_if_absent(db, key, node, data)
-        if await db[self.name].find_one({"_id": key}, {"_id": 1}) is not None:
+        if await self.exists(db, key):
             return False
         # The object store's own atomic create, then the index document's.
         await self.store.set_if_not_exists(key, default_buffer_prototype().buffer.from_bytes(data))
         try:
-            doc = {"_id": key, "node": node, "size": len(data), _MARKER: True}
-            await db[self.name].insert_one(doc)
+            await db[self.name].insert_one(self.external_document(key, node, data))
         except DuplicateKeyError:
             return False
         return True
-
-    async def delete(self, db: Any, key: str) -> None:
-        # docstring inherited
-        old = await db[self.name].find_one_and_delete(
-            {"_id": key}, projection={"gridfs_id": 1, _MARKER: 1}
-        )
-        await self._release(db, old, keep_object=False)
 
     async def delete_prefix(self, db: Any, prefix: str) -> None:
         # docstring inherited
@@ -155,12 +142,9 @@ class ExternalChunks(ChunkCollection):
         await super().clear(db)
         await self.store.delete_dir("")
 
-    async def _release(self, db: Any, old: dict[str, Any] | None, *, keep_object: bool) -> None:
-        """Free what a replaced or deleted chunk document pointed to."""
-        if old is None:
-            return
-        if "gridfs_id" in old:
-            await self.delete_gridfs(db, old["gridfs_id"])
-        if old.get(_MARKER) and not keep_object:
+    async def release(self, db: Any, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        # docstring inherited
+        await super().release(db, old, new)
+        if old is not None and old.get(EXTERNAL) and not (new is not None and EXTERNAL in new):
             # The new value is inline (or gone); an overwrite in place keeps the object.
             await self.store.delete(old["_id"])

@@ -10,8 +10,8 @@ from zarr.core.buffer import cpu
 from zarr.core.sync import sync
 
 from mongozarr import MongoStore
-from mongozarr.storage.chunks.collection import GRIDFS_CHUNK_BYTES
 from mongozarr.monitoring import monitored_store
+from mongozarr.storage.chunks.gridfs import GRIDFS_CHUNK_BYTES
 from tests import raw
 
 SIZE = 3 * GRIDFS_CHUNK_BYTES + 1234  # four GridFS chunks, the last one short

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -138,5 +139,51 @@ def test_store_from_client_objects(wire_uri: str) -> None:
     store = MongoStore(sync_client, database=wire_uri.split("/")[3].split("?")[0])
     zarr.open_group(store=store, mode="w", attributes={"via": "client"})
     assert dict(zarr.open_group(store=MongoStore(wire_uri), mode="r").attrs) == {"via": "client"}
-    assert pickle.loads(pickle.dumps(store)) == store
+
+    # The client is used as given, from any event loop (its calls run in worker threads).
+    async def read() -> dict[str, Any]:
+        group = await zasync.open_group(store=store, mode="r")
+        return dict(group.attrs)
+
+    assert asyncio.run(read()) == {"via": "client"}
+    assert asyncio.run(read()) == {"via": "client"}
+    assert "client " in str(store) and "mongodb://" not in str(store)
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(store)
     sync_client.close()
+
+
+def test_store_from_a_mongomock_client_cannot_be_pickled() -> None:
+    import mongomock
+
+    store = MongoStore(mongomock.MongoClient(), database="db")
+    zarr.open_group(store=store, mode="w", attributes={"x": 1})
+    assert dict(zarr.open_group(store=store, mode="r").attrs) == {"x": 1}
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(store)
+
+
+def test_an_async_client_object_is_refused_for_its_uri_and_options() -> None:
+    import pymongo
+
+    client = pymongo.AsyncMongoClient("mongodb://127.0.0.1:1", connect=False)
+    with pytest.raises(TypeError, match="client_options"):
+        MongoStore(client)
+    asyncio.run(client.close())
+    with pytest.raises(TypeError, match="expected a MongoDB URI"):
+        MongoStore(object())
+
+
+def test_client_options_reach_each_client_and_pickle(wire_uri: str) -> None:
+    store = MongoStore(wire_uri, client_options={"appname": "mongozarr-test"})
+    clone = pickle.loads(pickle.dumps(store))
+    assert clone == store and clone.connection.client_options == {"appname": "mongozarr-test"}
+    zarr.open_group(store=clone, mode="w", attributes={"x": 1})
+    assert dict(zarr.open_group(store=store, mode="r").attrs) == {"x": 1}
+
+    async def appname() -> str:
+        return clone.database().client.options.pool_options.metadata["application"]["name"]
+
+    assert asyncio.run(appname()) == "mongozarr-test"
+    with pytest.raises(ValueError, match="client_options"):
+        MongoStore("mongomock://x", client_options={"appname": "a"})

@@ -206,7 +206,7 @@ class SharedStoreMachine(RuleBasedStateMachine):
         if new == held.length and held.attributes != self.attributes["a"]:
             # A rewrite of exactly what a stale object holds is indistinguishable
             # from another object undoing its own change (documented in the README,
-            # tests/test_merge.py); the machine changes something.
+            # tests/storage/test_merge.py); the machine changes something.
             new += 1
         try:
             withheld = self._write(lambda: held.obj.resize((new, 2)), held)

@@ -1,0 +1,112 @@
+"""The request batches of one store: node reads, chunk reads and writes, GridFS pieces.
+
+zarr calls a store once per key with many calls in flight; the calls of one
+event-loop turn are served together (:class:`~mongozarr.storage.batching.Coalescer`),
+one set of coalescers per event loop. Chunk batches are sized so that one
+reply stays under MongoDB's 16 MiB, from the largest chunk seen so far.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mongozarr.storage.batching import Coalescer, PerLoop
+from mongozarr.storage.node_reads import Handout, Read, fetch_nodes
+
+if TYPE_CHECKING:
+    from zarr.abc.store import ByteRequest
+
+    from mongozarr.storage.chunks.collection import ChunkCollection
+    from mongozarr.storage.state import StoreState
+
+__all__ = ["StoreBatches"]
+
+# Replies are cut at 16 MiB by MongoDB; size batches to fit one.
+_REPLY_BYTES = 16 * 1024 * 1024
+_MAX_KEYS_PER_QUERY = 1000
+
+
+@dataclass
+class _Batches:
+    """The request coalescers of one event loop."""
+
+    node_reads: Coalescer[str]
+    chunk_reads: Coalescer[str]
+    chunk_writes: Coalescer[str]
+    gridfs_reads: Coalescer[Any]
+
+
+class StoreBatches:
+    """The coalescers of one store, per event loop.
+
+    Parameters
+    ----------
+    database
+        The async database handle of the running event loop.
+    nodes_name
+        The node collection.
+    chunks
+        The store's chunk documents.
+    state
+        Where the chunk size hint is learned.
+    """
+
+    def __init__(
+        self, database: Callable[[], Any], nodes_name: str, chunks: ChunkCollection, state: StoreState
+    ) -> None:
+        self._database = database
+        self._nodes_name = nodes_name
+        self._chunks = chunks
+        self._state = state
+        self._per_loop = PerLoop(self._new_batches)
+
+    def node_reads(self) -> Coalescer[str]:
+        """The node document reads of the running loop (see :func:`~mongozarr.storage.node_reads.fetch_nodes`)."""
+        return self._per_loop.get().node_reads
+
+    async def read_chunk(self, db: Any, key: str, byte_range: ByteRequest | None) -> bytes | None:
+        """The bytes at chunk ``key`` (or a range of them); None if absent."""
+        batches = self._per_loop.get()
+        doc = await batches.chunk_reads.submit(key)
+        if doc is None:
+            return None
+        data = await self._chunks.read_document(db, doc, byte_range, batches.gridfs_reads.submit)
+        if data is None:
+            # Its GridFS file was replaced while we read: follow the new pointer.
+            data = await self._chunks.read(db, key, byte_range)
+        return data
+
+    async def write_small_chunk(self, key: str, node: str, data: bytes) -> None:
+        """Write an inline chunk, in one bulk write with the others of this loop turn."""
+        self._state.learn_size(len(data))
+        await self._per_loop.get().chunk_writes.submit(key, (node, data))
+
+    def _new_batches(self) -> _Batches:
+        return _Batches(
+            node_reads=Coalescer(self._fetch_nodes, lambda: _MAX_KEYS_PER_QUERY),
+            chunk_reads=Coalescer(self._fetch_chunks, self._chunks_per_reply),
+            chunk_writes=Coalescer(self._write_chunks, self._chunks_per_reply),
+            gridfs_reads=Coalescer(
+                lambda spans: self._chunks.fetch_pieces(self._database(), spans), lambda: _MAX_KEYS_PER_QUERY
+            ),
+        )
+
+    def _chunks_per_reply(self) -> int:
+        return max(1, min(_MAX_KEYS_PER_QUERY, _REPLY_BYTES // self._state.size_hint))
+
+    async def _fetch_nodes(self, requests: dict[str, list[Read | None]]) -> dict[str, Handout]:
+        return await fetch_nodes(self._database()[self._nodes_name], requests)
+
+    async def _fetch_chunks(self, keys: dict[str, None]) -> dict[str, Any]:
+        docs = await self._chunks.find_documents(self._database(), list(keys), self._chunks_per_reply())
+        inline = [doc["size"] for doc in docs.values() if "data" in doc]
+        if inline:
+            self._state.learn_size(max(inline))
+        return docs
+
+    async def _write_chunks(self, requests: dict[str, list[tuple[str, bytes]]]) -> dict[str, Any]:
+        # One key written twice in one turn: the later value wins, as if written after.
+        items = {key: payloads[-1] for key, payloads in requests.items()}
+        return await self._chunks.write_many(self._database(), items)
