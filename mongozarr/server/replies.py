@@ -3,8 +3,18 @@
 mongoeco's wire server answers PyMongo well, but PyMongo is lenient: the Node.js
 driver (and so mongosh) parses replies lazily and by BSON type, and fails every
 ``find`` with ``BSON element "id" is missing``. :func:`correct_reply` fixes a reply
-document after mongoeco built it and before it is encoded, one correction per
-difference, each saying what it corrects and why.
+document after mongoeco built it and before it is encoded, and :func:`correct_request`
+a command before mongoeco reads it; each correction says what it corrects and why:
+
+1. cursor ids are int64 (replies), and the int64 ids drivers send back are read
+   (``getMore``, ``killCursors``);
+2. ``listIndexes`` specs carry their index version ``v``;
+3. ``buildInfo`` has the fields MongoDB's always has (``modules``, ``bits``...).
+
+Checked and left alone: ``count``, ``distinct``, ``listCollections`` and ``hello`` read
+fine in the Node driver as they are. ``hello`` deliberately still lacks
+``topologyVersion``: with it the Node driver would switch to streaming server
+monitoring (awaitable ``hello``), which mongoeco does not implement.
 
 This is the one module that adapts mongoeco internals: the server has no public hook
 between command execution and reply encoding, so :func:`make_proxy_server` wraps the
@@ -23,6 +33,14 @@ if TYPE_CHECKING:
 
 __all__ = ["correct_reply", "correct_request", "make_proxy_server"]
 
+_INDEX_VERSION = 2
+_BUILD_INFO_DEFAULTS: dict[str, Any] = {
+    "modules": [],
+    "bits": 64,
+    "debug": False,
+    "maxBsonObjectSize": 16 * 1024 * 1024,
+}
+
 
 def correct_reply(command_name: str, reply: dict[str, Any]) -> dict[str, Any]:
     """Correct a command reply in place for strict drivers, and return it.
@@ -39,12 +57,28 @@ def correct_reply(command_name: str, reply: dict[str, Any]) -> dict[str, Any]:
     dict
         The same document, corrected.
     """
+    if reply.get("ok") != 1:
+        return reply  # errors pass as they are
     cursor = reply.get("cursor")
     if isinstance(cursor, dict) and "id" in cursor:
-        # A cursor id is a BSON int64 on MongoDB; mongoeco encodes small ids as int32.
-        # The Node driver reads `cursor.id` as a long only, so an int32 id is
-        # "missing" to it and every find, aggregate, listCollections... fails.
+        # 1. A cursor id is a BSON int64 on MongoDB; mongoeco encodes small ids as int32.
+        # The Node driver reads `cursor.id` as a long only, so an int32 id is "missing"
+        # to it and every find, aggregate, getMore, listCollections, listIndexes fails
+        # (MongoUnexpectedServerResponseError: BSON element "id" is missing).
         cursor["id"] = Int64(cursor["id"])
+    if command_name == "listIndexes" and isinstance(cursor, dict):
+        for spec in cursor.get("firstBatch", []):
+            # 2. Every index spec MongoDB lists carries its index version `v` (2 since
+            # MongoDB 3.4); mongoeco's have none. Tools that copy index definitions
+            # (mongodump/mongorestore, getIndexes() output pasted into createIndex) keep it.
+            if isinstance(spec, dict):
+                spec.setdefault("v", _INDEX_VERSION)
+    if command_name in ("buildInfo", "buildinfo"):
+        # 3. Fields MongoDB's buildInfo always has and mongoeco's lacks; clients that
+        # feature-detect read them (an enterprise server is recognised by `modules`).
+        # With them a client sees a plain 64-bit community server, not a missing field.
+        for key, value in _BUILD_INFO_DEFAULTS.items():
+            reply.setdefault(key, value)
     return reply
 
 
@@ -66,7 +100,7 @@ def correct_request(body: dict[str, Any]) -> dict[str, Any]:
     def plain(value: Any) -> Any:
         return value.value if isinstance(value, BsonInt64) else value
 
-    # The other half of the cursor id correction: drivers send back the int64 id they
+    # 1, the other half: drivers send back the int64 cursor id they
     # were given, which mongoeco decodes to its BsonInt64 wrapper, not an int, and
     # then refuses ("getMore cursor id must be an integer"). Unwrap it.
     if "getMore" in body:
