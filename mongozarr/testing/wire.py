@@ -1,15 +1,16 @@
 """Test helpers: a throwaway MongoDB wire server for tests, benchmarks and demos.
 
-:class:`WireServer` runs mongoeco's MongoDB wire-protocol server (SQLite
-engine) in a child process bound to 127.0.0.1 on a free port, so real PyMongo
-clients in many processes talk to it over TCP. mongoeco needs Python 3.13.
+:class:`WireServer` runs the local server of :mod:`mongozarr.server` (mongoeco's
+wire-protocol server on its SQLite engine, with the same reply corrections as
+``mongozarr serve``) in a child process bound to 127.0.0.1 on a free port, so real
+PyMongo clients in many processes talk to it over TCP. mongoeco needs Python 3.13.
 
-Run ``python -m mongozarr.testing.wire DIR`` to serve by hand; it prints the URI.
+Run ``python -m mongozarr.testing.wire DIR`` to serve by hand until stdin closes
+(Ctrl-D); it prints the port. ``mongozarr serve DIR`` is the user's way.
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import os
 import subprocess
@@ -104,7 +105,9 @@ class WireServer(ChildServer):
         reason = wire_server_available()
         if reason:
             raise RuntimeError(reason)
-        return [sys.executable, "-m", "mongozarr.testing.wire", str(self.directory)]
+        # The server exits when our end of its stdin closes: it dies with this process.
+        return [sys.executable, "-m", "mongozarr.server", str(self.directory),
+                "--port", "0", "--exit-with-stdin"]
 
     def uri(self, database: str = "zarr") -> str:
         """A URI for ``database`` on this server."""
@@ -118,22 +121,7 @@ class WireServer(ChildServer):
             self._tmp = None
 
 
-async def _serve(directory: str) -> None:
-    from mongoeco.engines import SQLiteEngine
-    from mongoeco.wire import AsyncMongoEcoProxyServer
-
-    server = AsyncMongoEcoProxyServer(
-        engine=SQLiteEngine(str(Path(directory) / "mongoeco.sqlite")), host="127.0.0.1", port=0
-    )
-    address = await server.start()
-    print(address.port, flush=True)
-    # Stop when the parent goes away (its end of our stdin closes).
-    parent_gone = asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-    try:
-        await parent_gone
-    finally:
-        await server.close()
-
-
 if __name__ == "__main__":
-    asyncio.run(_serve(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp()))
+    from mongozarr.server.__main__ import main
+
+    sys.exit(main([sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(), "--exit-with-stdin"]))
