@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mongozarr import __version__
-from mongozarr.cli import demo, maintenance_commands, transfer_commands, tree_commands, watch
+from mongozarr.cli import demo, maintenance_commands, serve, transfer_commands, tree_commands, watch
 from mongozarr.cli.rendering import EXIT_CODES_HELP, show_warning
 from mongozarr.cli.target import SESSION
 
@@ -58,6 +58,7 @@ app.command("update")(tree_commands.update_command)
 app.command("find")(tree_commands.find_command)
 app.command("watch")(watch.watch_command)
 app.command("fsck")(maintenance_commands.fsck_command)
+app.command("serve")(serve.serve_command)
 
 
 def main() -> None:
