@@ -21,6 +21,8 @@ from mongozarr.documents import METADATA_NAMES
 
 __all__ = [
     "EXTERNAL",
+    "check_database",
+    "check_prefix",
     "GRIDFS_ID",
     "LINKS",
     "PENDING_APPENDS",
@@ -41,6 +43,40 @@ EXTERNAL = "external"
 # Fields of node documents written by coordination (links, appends).
 LINKS = "links"
 PENDING_APPENDS = "pending_appends"
+
+
+_PREFIX = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# MongoDB's own databases: a store there could break the server or a replica set.
+_RESERVED_DATABASES = frozenset({"admin", "config", "local"})
+_DATABASE_FORBIDDEN = re.compile(r'[/\\. "$*<>:|?\x00]')
+
+
+def check_prefix(prefix: object) -> str:
+    """``prefix`` if it is a valid collection prefix, else ``ValueError`` saying why.
+
+    Letters, digits, ``_`` and ``-``, at most 64 characters, not ``system*``. No
+    dots: prefix ``zarr.fs`` would name collections of prefix ``zarr``
+    (``zarr.fs.chunks`` is its GridFS bucket) and destroy them.
+    """
+    if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
+        raise ValueError(
+            f"invalid collection prefix {prefix!r}: use 1 to 64 letters, digits, '_' or '-' "
+            "(no '.': it would reach into another prefix's collections)"
+        )
+    if prefix.startswith("system"):
+        raise ValueError(f"invalid collection prefix {prefix!r}: 'system' names MongoDB's own collections")
+    return prefix
+
+
+def check_database(name: object) -> str:
+    """``name`` if a store may use that database, else ``ValueError`` saying why."""
+    if not isinstance(name, str) or not name or len(name.encode()) > 63 or _DATABASE_FORBIDDEN.search(name):
+        raise ValueError(
+            f"invalid database name {name!r}: 1 to 63 bytes, without / \\ . space \" $ * < > : | ?"
+        )
+    if name in _RESERVED_DATABASES:
+        raise ValueError(f"database {name!r} is MongoDB's own; use another database for zarr data")
+    return name
 
 
 @dataclass(frozen=True)

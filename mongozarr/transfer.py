@@ -608,7 +608,10 @@ async def _opened(store: StoreLike, mode: OpenMode) -> AsyncIterator[Store]:
             await opened.clear()
         yield opened
     finally:
-        opened.close()
+        if isinstance(opened, MongoStore):
+            await opened.close_async()  # its client on this loop too
+        else:
+            opened.close()
 
 
 async def _sizes(store: Store, keys: list[str], concurrency: int) -> dict[str, int]:

@@ -10,16 +10,15 @@ a spawned process reconnects there.
 
 from __future__ import annotations
 
-import asyncio
-import atexit
-import concurrent.futures
-import os
 import threading
 import weakref
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from mongozarr.layout import check_database
+from mongozarr.redaction import redact, redact_query
+from mongozarr.storage.clients import LoopClients
 from mongozarr.storage.sync_facade import SyncFacadeDatabase
 
 __all__ = ["Capabilities", "Connection", "mongomock_server"]
@@ -32,7 +31,6 @@ _DEFAULT_DATABASE = "zarr"
 # ``mongomock://name`` URI in one process sees the same data.
 _MOCK_SERVERS: dict[str, Any] = {}
 _MOCK_GUARD = threading.Lock()
-_LIVE: weakref.WeakSet[Connection] = weakref.WeakSet()
 
 
 def mongomock_server(name: str) -> Any:
@@ -123,10 +121,12 @@ class Connection:
             parts = urlsplit(target)
             if parts.scheme not in (_MOCK_SCHEME, *_MONGO_SCHEMES):
                 raise ValueError(
-                    f"unsupported URI {target!r}: expected mongodb://, mongodb+srv:// or mongomock://"
+                    f"unsupported URI {redact(target)!r}: expected mongodb://, mongodb+srv:// or mongomock://"
                 )
             if parts.scheme == _MOCK_SCHEME and not parts.netloc:
-                raise ValueError(f"URI {target!r} needs a name: mongomock://NAME")
+                raise ValueError(f"URI {redact(target)!r} needs a name: mongomock://NAME")
+            if parts.scheme in _MONGO_SCHEMES and not parts.netloc.rpartition("@")[2].strip(","):
+                raise ValueError(f"URI {redact(target)!r} needs a host: mongodb://HOST[:PORT]/DATABASE")
             if parts.scheme == _MOCK_SCHEME and self.client_options:
                 raise ValueError("client_options apply to mongodb:// URIs, not to mongomock://")
             self.uri = target
@@ -135,12 +135,13 @@ class Connection:
             if self.client_options:
                 raise ValueError("client_options apply to a URI; a client object comes with its own")
             self._given_client = _sync_client(target)
-        self.database_name = database or uri_database or _DEFAULT_DATABASE
-        self._clients: dict[int, tuple[weakref.ref[asyncio.AbstractEventLoop], Any]] = {}
-        self._pid = os.getpid()
-        self._guard = threading.Lock()
+        self.database_name = check_database(database or uri_database or _DEFAULT_DATABASE)
+        self._clients = LoopClients(self._new_client)
+        # Closes the clients when this connection is collected; they live in
+        # LoopClients, so they are not garbage with it.
+        # Not at exit: the clients module's own exit hook closes them, waiting.
+        weakref.finalize(self, self._clients.close, None).atexit = False
         self._capabilities: Capabilities | None = None
-        _LIVE.add(self)
 
     def _in_process(self) -> bool:
         if self._given_client is not None:
@@ -159,15 +160,19 @@ class Connection:
 
     def identity(self) -> tuple[Any, ...]:
         """What makes two connections reach the same data (for ``__eq__``)."""
-        where: Any = self.uri if self.uri is not None else id(self._given_client)
-        return (where, self.database_name)
+        if self.uri is None:
+            return (id(self._given_client), self.database_name)
+        parts = urlsplit(self.uri)
+        # The database is compared on its own: mongomock://x equals mongomock://x/zarr.
+        return (parts.scheme, parts.netloc, parts.query, self.database_name)
 
     def describe(self) -> str:
         """A short human-readable location, without credentials."""
         if self.uri is not None:
             parts = urlsplit(self.uri)
             netloc = parts.netloc.rpartition("@")[2]
-            return f"{parts.scheme}://{netloc}/{self.database_name}"
+            query = f"?{redact_query(parts.query)}" if parts.query else ""
+            return f"{parts.scheme}://{netloc}/{self.database_name}{query}"
         if _is_mongomock_client(self._given_client):
             return f"mongomock client/{self.database_name}"
         return f"client {_client_address(self._given_client)}/{self.database_name}"
@@ -178,49 +183,23 @@ class Connection:
             return _facade(self._given_client[self.database_name])
         if self._in_process():
             return _facade(mongomock_server(urlsplit(self.uri or "").netloc)[self.database_name])
-        loop = asyncio.get_running_loop()
-        with self._guard:
-            if self._pid != os.getpid():
-                # A forked child must not reuse the parent's sockets.
-                self._clients.clear()
-                self._pid = os.getpid()
-            entry = self._clients.get(id(loop))
-            if entry is None or entry[0]() is not loop:
-                self._forget_closed_loops()
-                entry = (weakref.ref(loop), self._new_client())
-                self._clients[id(loop)] = entry
-        return entry[1][self.database_name]
+        return self._clients.for_running_loop()[self.database_name]
 
     def _new_client(self) -> Any:
         from pymongo import AsyncMongoClient
 
         return AsyncMongoClient(self.uri, **self.client_options)
 
-    def _forget_closed_loops(self) -> None:
-        for key, (loop_ref, _client) in list(self._clients.items()):
-            loop = loop_ref()
-            if loop is None or loop.is_closed():
-                del self._clients[key]
-
     def close_clients(self, timeout: float = 2.0) -> None:
-        """Close the clients whose event loops still run in other threads.
+        """Close this connection's clients (see :class:`LoopClients`); the next use opens new ones.
 
-        Clients on loops that are gone cannot be closed and are dropped. A
-        client object given by the caller is the caller's to close.
+        A client object given by the caller is the caller's to close.
         """
-        with self._guard:
-            entries, self._clients = list(self._clients.values()), {}
-        if self._pid != os.getpid():
-            return
-        for loop_ref, client in entries:
-            loop = loop_ref()
-            if loop is None or loop.is_closed() or not loop.is_running():
-                continue
-            future = asyncio.run_coroutine_threadsafe(client.close(), loop)
-            try:
-                future.result(timeout)
-            except (concurrent.futures.TimeoutError, RuntimeError):
-                future.cancel()
+        self._clients.close(timeout)
+
+    async def close_clients_async(self) -> None:
+        """Close this connection's clients, awaiting the running loop's."""
+        await self._clients.close_async()
 
     def __getstate__(self) -> dict[str, Any]:
         if self._given_client is not None:
@@ -265,11 +244,3 @@ def _client_address(client: Any) -> str:
     """Where a PyMongo client connects, from its public topology description."""
     servers = client.topology_description.server_descriptions()
     return ",".join(f"{host}:{port}" for host, port in servers) or "(not connected)"
-
-
-@atexit.register
-def _close_all_clients() -> None:
-    # Registered after zarr's own exit hook, so it runs first, while zarr's
-    # event loop thread can still run the clients' close().
-    for connection in list(_LIVE):
-        connection.close_clients()

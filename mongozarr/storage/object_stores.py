@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from mongozarr.redaction import redact
+
 if TYPE_CHECKING:
     from zarr.abc.store import Store
 
@@ -58,7 +60,7 @@ def open_object_store(url: str | Path, mode: OpenMode = "r") -> Store:
         store = _open_directory(_local_path(text), mode)
     else:
         raise ValueError(
-            f"unsupported store URL {text!r}: expected mongodb://, mongodb+srv://, mongomock://, "
+            f"unsupported store URL {redact(text)!r}: expected mongodb://, mongodb+srv://, mongomock://, "
             "s3://, zip://, file:// or a path"
         )
     if mode == "w":

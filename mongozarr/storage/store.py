@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from zarr.abc.store import ByteRequest, Store
 from zarr.core.buffer import Buffer, default_buffer_prototype
-from zarr.core.sync import sync
 
 from mongozarr.documents import parse_metadata
-from mongozarr.layout import Layout, guess_node, metadata_key
+from mongozarr.layout import Layout, check_prefix, guess_node, metadata_key
 from mongozarr.storage.chunks.collection import ChunkCollection, byte_slice
 from mongozarr.storage.chunks.external import ExternalChunks, open_chunk_store
 from mongozarr.storage.connection import Capabilities, Connection
@@ -30,6 +29,7 @@ from mongozarr.storage.metadata_writes import MetadataWrites
 from mongozarr.storage.node_reads import NodeReads
 from mongozarr.storage.state import StoreState
 from mongozarr.storage.store_batches import StoreBatches
+from mongozarr.storage.sync_methods import SyncMethods
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterable
@@ -45,15 +45,14 @@ _MAX_INLINE_THRESHOLD = 16 * 1024 * 1024 - 16 * 1024
 
 
 def _check_options(prefix: str, inline_threshold: int) -> None:
-    if not prefix or "$" in prefix or "\0" in prefix:
-        raise ValueError(f"invalid collection prefix {prefix!r}")
+    check_prefix(prefix)
     if not 0 <= inline_threshold <= _MAX_INLINE_THRESHOLD:
         raise ValueError(
             f"inline_threshold must be between 0 and {_MAX_INLINE_THRESHOLD} bytes, got {inline_threshold}"
         )
 
 
-class MongoStore(Store):
+class MongoStore(SyncMethods, Store):
     """A zarr store keeping each group and array as one MongoDB document.
 
     Node metadata (``zarr.json``, ``.zarray``, ``.zgroup``, ``.zattrs``) lives
@@ -125,7 +124,7 @@ class MongoStore(Store):
         target: Any,
         *,
         database: str | None = None,
-        prefix: str = "zarr",
+        prefix: str | None = None,
         read_only: bool = False,
         inline_threshold: int | None = None,
         compare_and_set: bool = False,
@@ -134,6 +133,13 @@ class MongoStore(Store):
         client_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(read_only=read_only)
+        if isinstance(target, str) and "#" in target:
+            # mongodb://host/db#prefix, the form __str__ prints and the CLI takes.
+            target, _, suffix = target.partition("#")
+            if prefix is not None and prefix != suffix:
+                raise ValueError(f"prefix {prefix!r} contradicts the URI's #{suffix}")
+            prefix = suffix
+        prefix = "zarr" if prefix is None else prefix
         if inline_threshold is None:
             inline_threshold = DEFAULT_INLINE_THRESHOLD if chunks is None else 0
         _check_options(prefix, inline_threshold)
@@ -177,6 +183,20 @@ class MongoStore(Store):
             "consolidated": self.consolidated,
             "chunks": self.chunks,
         }
+
+    def close(self) -> None:
+        """Close the store and its MongoDB clients (a later use reconnects).
+
+        Stores made by :meth:`with_read_only` or :meth:`sibling` share the
+        clients; they open new ones on their next use.
+        """
+        super().close()
+        self._connection.close_clients()
+
+    async def close_async(self) -> None:
+        """:meth:`close` for code inside a running loop: the loop's client is closed now too."""
+        super().close()
+        await self._connection.close_clients_async()
 
     def with_read_only(self, read_only: bool = False) -> MongoStore:
         # docstring inherited
@@ -431,23 +451,3 @@ class MongoStore(Store):
         # docstring inherited
         async for name in self._listing.list_dir(self.database(), prefix):
             yield name
-
-    # ------------------------------------------------------------- sync API
-
-    def get_sync(
-        self,
-        key: str,
-        *,
-        prototype: BufferPrototype | None = None,
-        byte_range: ByteRequest | None = None,
-    ) -> Buffer | None:
-        """Synchronous :meth:`get` (runs on zarr's event loop thread)."""
-        return sync(self.get(key, prototype, byte_range))
-
-    def set_sync(self, key: str, value: Buffer) -> None:
-        """Synchronous :meth:`set` (runs on zarr's event loop thread)."""
-        sync(self.set(key, value))
-
-    def delete_sync(self, key: str) -> None:
-        """Synchronous :meth:`delete` (runs on zarr's event loop thread)."""
-        sync(self.delete(key))

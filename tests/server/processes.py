@@ -43,8 +43,9 @@ class Lines:
         threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
 
     def _pump(self, stream: IO[str]) -> None:
-        for line in stream:
-            self._lines.put(line)
+        with stream:  # closed at the end of output: no unclosed pipe is left behind
+            for line in stream:
+                self._lines.put(line)
         self._lines.put("")  # end of output
 
     def next(self, what: str) -> str:
