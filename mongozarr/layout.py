@@ -21,12 +21,12 @@ from mongozarr.documents import METADATA_NAMES
 
 __all__ = [
     "EXTERNAL",
-    "check_database",
-    "check_prefix",
     "GRIDFS_ID",
     "LINKS",
     "PENDING_APPENDS",
     "Layout",
+    "check_database",
+    "check_prefix",
     "dir_prefixes",
     "guess_node",
     "key_of",
