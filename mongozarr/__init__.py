@@ -69,6 +69,8 @@ from mongozarr.errors import (
     NodeNotFoundError,
     NotAnArrayError,
     QueryError,
+    ServerUnavailableError,
+    WriteOutcomeUnknownError,
     ZPathError,
 )
 from mongozarr.maintenance.fsck import (
@@ -125,8 +127,10 @@ __all__ = [
     "NodeNotFoundError",
     "NotAnArrayError",
     "QueryError",
+    "ServerUnavailableError",
     "Tree",
     "Watch",
+    "WriteOutcomeUnknownError",
     "ZPathError",
     "append",
     "append_async",

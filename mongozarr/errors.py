@@ -14,6 +14,8 @@
     ├── ConflictError                       another version than the one expected
     │   └── LeaseLost                       a lease expired and went to someone else
     ├── LeaseTimeout (TimeoutError)         a lease not granted in the time allowed
+    ├── ServerUnavailableError (ConnectionError)   cannot reach the server; nothing done
+    ├── WriteOutcomeUnknownError (ConnectionError) a write cut off: applied or not
     ├── ChunkDataError                      a chunk's stored bytes are missing
     └── CopyError                           a copy's destination differs from its source
 
@@ -44,6 +46,8 @@ __all__ = [
     "NodeNotFoundError",
     "NotAnArrayError",
     "QueryError",
+    "ServerUnavailableError",
+    "WriteOutcomeUnknownError",
     "ZPathError",
 ]
 
@@ -100,6 +104,17 @@ class LeaseLost(ConflictError):
 
 class LeaseTimeout(MongoZarrError, TimeoutError):
     """A lease could not be acquired within the time allowed."""
+
+
+class ServerUnavailableError(MongoZarrError, ConnectionError):
+    """The server could not be reached, or the connection failed during a read: nothing was changed."""
+
+
+class WriteOutcomeUnknownError(MongoZarrError, ConnectionError):
+    """The connection failed during a write, which the server may or may not have applied.
+
+    Read back before repeating a change that is not idempotent (``$inc``, ``$push``).
+    """
 
 
 class ChunkDataError(MongoZarrError):

@@ -115,7 +115,7 @@ def _exit_code(exc: BaseException) -> int:
         return NOT_FOUND
     if isinstance(exc, (ConflictError, LeaseTimeout)):
         return CONFLICT
-    if isinstance(exc, ConnectionFailure):
+    if isinstance(exc, (ConnectionFailure, ConnectionError)):
         return CONNECTION_ERROR
     return USAGE_ERROR
 

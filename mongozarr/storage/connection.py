@@ -26,6 +26,9 @@ __all__ = ["Capabilities", "Connection", "mongomock_server"]
 _MOCK_SCHEME = "mongomock"
 _MONGO_SCHEMES = ("mongodb", "mongodb+srv")
 _DEFAULT_DATABASE = "zarr"
+#: PyMongo waits 30 s for a server and forever on a stalled socket by default;
+#: a store fails in bounded time instead (a URI or ``client_options`` may say otherwise).
+DEFAULT_TIMEOUTS_MS = {"serverSelectionTimeoutMS": 10_000, "connectTimeoutMS": 10_000, "socketTimeoutMS": 300_000}
 
 # In-process mongomock servers by name: every store built from the same
 # ``mongomock://name`` URI in one process sees the same data.
@@ -188,7 +191,12 @@ class Connection:
     def _new_client(self) -> Any:
         from pymongo import AsyncMongoClient
 
-        return AsyncMongoClient(self.uri, **self.client_options)
+        return AsyncMongoClient(self.uri, **{**self._default_timeouts(), **self.client_options})
+
+    def _default_timeouts(self) -> dict[str, int]:
+        """Finite timeouts unless the URI sets its own (keyword arguments would override it)."""
+        given = {item.partition("=")[0].lower() for item in urlsplit(self.uri or "").query.split("&")}
+        return {name: value for name, value in DEFAULT_TIMEOUTS_MS.items() if name.lower() not in given}
 
     def close_clients(self, timeout: float = 2.0) -> None:
         """Close this connection's clients (see :class:`LoopClients`); the next use opens new ones.

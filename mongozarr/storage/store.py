@@ -7,6 +7,26 @@ work is done by one helper per concern: node reads
 (:mod:`~mongozarr.storage.listing`), chunk documents
 (:mod:`~mongozarr.storage.chunks`) and request batching
 (:mod:`~mongozarr.storage.batching`).
+
+How a plain zarr write is merged:
+zarr rewrites a node's whole ``zarr.json`` from the copy its ``Group`` or
+``Array`` object holds; the store sends only what that object changed
+(``$set``/``$unset`` of attribute keys and metadata fields, one
+``findAndModify``), so other writers' keys, counters, pushed values,
+links and appended rows survive, however many zarr objects, threads and
+:class:`~mongozarr.Tree` calls share this store. To know what an object
+changed, the store keeps per node the versions zarr objects may hold and
+reads a write as coming from the closest one (:mod:`mongozarr.storage.views`).
+A resize is compare-and-set against the shape that version holds. A
+write it cannot attribute for certain makes only the changes every
+reading agrees on and reports the rest with
+:class:`~mongozarr.AmbiguousWriteWarning`; an unattributable resize
+raises :class:`~mongozarr.ConflictError` and writes nothing.
+
+Connection failures (:mod:`~mongozarr.storage.faults`): a read that fails
+raises :class:`~mongozarr.ServerUnavailableError` (nothing changed); a write
+cut off raises :class:`~mongozarr.WriteOutcomeUnknownError` (it may have been
+applied: read back before repeating a non-idempotent change).
 """
 
 from __future__ import annotations
@@ -23,6 +43,7 @@ from mongozarr.layout import Layout, check_prefix, guess_node, metadata_key
 from mongozarr.storage.chunks.collection import ChunkCollection, byte_slice
 from mongozarr.storage.chunks.external import ExternalChunks, open_chunk_store
 from mongozarr.storage.connection import Capabilities, Connection
+from mongozarr.storage.faults import reading, writing
 from mongozarr.storage.indexes import ensure_indexes
 from mongozarr.storage.listing import Listing
 from mongozarr.storage.metadata_writes import MetadataWrites
@@ -77,10 +98,8 @@ class MongoStore(SyncMethods, Store):
         Chunks up to this many bytes are stored inline; larger ones in GridFS.
         Default: 4 MiB, or 0 with ``chunks`` (every non-empty chunk goes there).
     chunks
-        A zarr store, or an S3, zip or directory URL (``s3://bucket/path``, as for
-        :func:`mongozarr.open_store`),
-        holding chunk bytes above ``inline_threshold`` under their keys instead of
-        GridFS; MongoDB keeps the chunk index (see ``mongozarr.storage.chunks.external``).
+        A zarr store or an S3, zip or directory URL that holds chunk bytes above
+        ``inline_threshold`` instead of GridFS; MongoDB keeps the chunk index.
     consolidated
         If True, every group's metadata is served with consolidated metadata
         built live from its subtree, so opening and walking any hierarchy
@@ -91,25 +110,15 @@ class MongoStore(SyncMethods, Store):
         writing object read, and raises :class:`~mongozarr.ConflictError`
         otherwise, instead of merging with what other writers changed.
     client_options
-        Keyword arguments for each ``pymongo.AsyncMongoClient(uri, ...)`` the
-        store opens (one per event loop), e.g. ``{"tls": True}``; pickled with
-        the URI. Only with a ``mongodb://`` URI.
+        Keyword arguments for the ``pymongo.AsyncMongoClient(uri, ...)`` the store
+        opens per event loop, e.g. ``{"tls": True}`` (with a URI only).
 
     Notes
     -----
-    zarr rewrites a node's whole ``zarr.json`` from the copy its ``Group`` or
-    ``Array`` object holds; the store sends only what that object changed
-    (``$set``/``$unset`` of attribute keys and metadata fields, one
-    ``findAndModify``), so other writers' keys, counters, pushed values,
-    links and appended rows survive, however many zarr objects, threads and
-    :class:`~mongozarr.Tree` calls share this store. To know what an object
-    changed, the store keeps per node the versions zarr objects may hold and
-    reads a write as coming from the closest one (:mod:`mongozarr.storage.views`).
-    A resize is compare-and-set against the shape that version holds. A
-    write it cannot attribute for certain makes only the changes every
-    reading agrees on and reports the rest with
-    :class:`~mongozarr.AmbiguousWriteWarning`; an unattributable resize
-    raises :class:`~mongozarr.ConflictError` and writes nothing.
+    Plain zarr metadata writes are merged key by key, so other writers'
+    changes survive; connection failures raise
+    :class:`~mongozarr.ServerUnavailableError` or
+    :class:`~mongozarr.WriteOutcomeUnknownError` (see the module docstring).
     """
 
     supports_writes: bool = True
@@ -292,6 +301,7 @@ class MongoStore(SyncMethods, Store):
 
     # ------------------------------------------------------------------ reads
 
+    @reading
     async def get(
         self,
         key: str,
@@ -330,6 +340,7 @@ class MongoStore(SyncMethods, Store):
         for request, result in zip(requests, results, strict=True):
             yield request[0], result
 
+    @reading
     async def exists(self, key: str) -> bool:
         # docstring inherited
         db = self.database()
@@ -338,6 +349,7 @@ class MongoStore(SyncMethods, Store):
             return await self._reads.exists(db, *meta)
         return await self._chunks.exists(db, key)
 
+    @reading
     async def getsize(self, key: str) -> int:
         # docstring inherited
         db = self.database()
@@ -352,6 +364,7 @@ class MongoStore(SyncMethods, Store):
             raise FileNotFoundError(key)
         return size
 
+    @reading
     async def getsize_prefix(self, prefix: str) -> int:
         # docstring inherited
         if prefix and not prefix.endswith("/"):
@@ -360,6 +373,7 @@ class MongoStore(SyncMethods, Store):
 
     # ----------------------------------------------------------------- writes
 
+    @writing
     async def set(self, key: str, value: Buffer) -> None:
         # docstring inherited
         self._check_writable()
@@ -386,6 +400,7 @@ class MongoStore(SyncMethods, Store):
         await self._writes.drop(db, path, name)
         await self._writes.write_raw(db, path, name, data)
 
+    @writing
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         # docstring inherited
         self._check_writable()
@@ -409,6 +424,7 @@ class MongoStore(SyncMethods, Store):
         if content is None or not await self._writes.insert(db, path, name, content):
             await self._writes.write_raw(db, path, name, data)
 
+    @writing
     async def delete(self, key: str) -> None:
         # docstring inherited
         self._check_writable()
@@ -419,6 +435,7 @@ class MongoStore(SyncMethods, Store):
         else:
             await self._writes.drop(db, *meta)
 
+    @writing
     async def delete_dir(self, prefix: str) -> None:
         # docstring inherited
         self._check_writable()
@@ -427,6 +444,7 @@ class MongoStore(SyncMethods, Store):
         await self._listing.delete_prefix(self.database(), prefix)
         self._state.forget_prefix(prefix)
 
+    @writing
     async def clear(self) -> None:
         # docstring inherited
         self._check_writable()
@@ -437,16 +455,19 @@ class MongoStore(SyncMethods, Store):
 
     # ---------------------------------------------------------------- listing
 
+    @reading
     async def list(self) -> AsyncIterator[str]:
         # docstring inherited
         async for key in self.list_prefix(""):
             yield key
 
+    @reading
     async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
         # docstring inherited
         async for key in self._listing.list_prefix(self.database(), prefix):
             yield key
 
+    @reading
     async def list_dir(self, prefix: str) -> AsyncIterator[str]:
         # docstring inherited
         async for name in self._listing.list_dir(self.database(), prefix):

@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from pymongo import ReturnDocument
-from pymongo.errors import OperationFailure
+from pymongo.errors import ConnectionFailure, OperationFailure
 from zarr import AsyncArray
 
 from mongozarr.coordination.append import AppendRegion, append_async, incomplete_appends_async
@@ -38,6 +38,7 @@ from mongozarr.query import (
     query_field,
     to_mongo_update,
 )
+from mongozarr.storage.faults import fault
 from mongozarr.storage.store import MongoStore
 from mongozarr.tree.nodes import (
     AsyncNode,
@@ -201,7 +202,10 @@ class AsyncTree:
         return attribute_at(decode_value(doc.get("attributes") or {}), keys, zpath)
 
     async def _find_one(self, path: str, projection: dict[str, Any] | None) -> dict[str, Any]:
-        doc = await self._store.nodes().find_one({"_id": path}, projection)
+        try:
+            doc = await self._store.nodes().find_one({"_id": path}, projection)
+        except ConnectionFailure as exc:
+            raise fault(exc, format_node_path(path), write=False) from exc
         if doc is None:
             raise NodeNotFoundError(f"no group or array at {format_node_path(path)!r}")
         return doc
@@ -289,6 +293,8 @@ class AsyncTree:
                     f"{what}: the node document would exceed MongoDB's 16 MiB limit: {exc}"
                 ) from None
             raise QueryError(f"{what}: MongoDB refused the update: {exc}") from None
+        except ConnectionFailure as exc:
+            raise fault(exc, what, write=True) from exc
         if doc is not None:
             return doc
         # Only the failure path reads again, to say which condition failed.
@@ -372,6 +378,8 @@ class AsyncTree:
         except OperationFailure as exc:
             # An invalid $regex, $type or $mod is only found out by the server.
             raise QueryError(f"MongoDB refused the query: {exc.details.get('errmsg') if exc.details else exc}") from None
+        except ConnectionFailure as exc:
+            raise fault(exc, "find", write=False) from exc
         documents.sort(key=lambda d: str(d["_id"]))
         return nodes_from_documents(self._node_store, documents)
 

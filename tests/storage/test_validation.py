@@ -66,3 +66,16 @@ def test_no_error_shows_the_password(uri: str, tmp_path) -> None:
 def test_a_store_with_a_password_prints_without_it() -> None:
     store = MongoStore(f"mongodb://user:{CANARY}@127.0.0.1:1/lab")
     assert CANARY not in str(store) and CANARY not in repr(store)
+
+
+@pytest.mark.wire
+async def test_timeouts_are_finite_by_default_and_the_uri_decides(wire_uri: str) -> None:
+    default = MongoStore(wire_uri)
+    own = MongoStore(wire_uri + "&socketTimeoutMS=1234")
+    try:
+        options = default.database().client.options
+        assert options.server_selection_timeout == 10 and options.pool_options.socket_timeout == 300
+        assert own.database().client.options.pool_options.socket_timeout == 1.234
+    finally:
+        await default.close_async()
+        await own.close_async()
