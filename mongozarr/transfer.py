@@ -54,7 +54,7 @@ from zarr.errors import ZarrUserWarning
 from zarr.storage import MemoryStore
 
 from mongozarr.documents import METADATA_NAMES
-from mongozarr.errors import CopyError
+from mongozarr.errors import CopyError, NodeNotFoundError
 from mongozarr.storage.store import MongoStore
 from mongozarr.storage.urls import OpenMode, open_store
 
@@ -158,6 +158,7 @@ def copy(
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: Progress = None,
     verify: bool = True,
+    allow_empty: bool = False,
     resume: bool = True,
     consolidated: Literal["keep", "strip"] | None = None,
 ) -> CopyReport:
@@ -179,6 +180,9 @@ def copy(
     resume
         Skip keys already at the destination with the same size (chunks) or
         the same JSON (metadata).
+    allow_empty
+        Copy an empty source too; by default an empty source (often a typo in
+        a URL or prefix) raises :class:`~mongozarr.errors.NodeNotFoundError`.
     consolidated
         ``"strip"`` drops consolidated metadata, ``"keep"`` copies it as is;
         by default it is stripped into a :class:`~mongozarr.MongoStore` only.
@@ -200,6 +204,7 @@ def copy(
             verify=verify,
             resume=resume,
             consolidated=consolidated,
+            allow_empty=allow_empty,
         )
     )
 
@@ -211,6 +216,7 @@ async def copy_async(
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: Progress = None,
     verify: bool = True,
+    allow_empty: bool = False,
     resume: bool = True,
     consolidated: Literal["keep", "strip"] | None = None,
 ) -> CopyReport:
@@ -225,6 +231,7 @@ async def copy_async(
             verify=verify,
             resume=resume,
             consolidated=consolidated,
+            allow_empty=allow_empty,
         )
 
 
@@ -235,6 +242,7 @@ def export_archive(
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: Progress = None,
     verify: bool = True,
+    allow_empty: bool = False,
 ) -> CopyReport:
     """Write a hierarchy as a static archive with consolidated metadata ("zarr at rest").
 
@@ -245,7 +253,7 @@ def export_archive(
     archive
         A ``.zip`` path (or a directory, or any URL :func:`~mongozarr.open_store`
         takes), written afresh.
-    concurrency, progress, verify
+    concurrency, progress, verify, allow_empty
         As for :func:`copy`.
 
     Returns
@@ -258,7 +266,8 @@ def export_archive(
     """
     return sync(
         export_archive_async(
-            src, archive, concurrency=concurrency, progress=progress, verify=verify
+            src, archive, concurrency=concurrency, progress=progress, verify=verify,
+            allow_empty=allow_empty,
         )
     )
 
@@ -270,6 +279,7 @@ async def export_archive_async(
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: Progress = None,
     verify: bool = True,
+    allow_empty: bool = False,
 ) -> CopyReport:
     """Write a static archive with consolidated metadata; see :func:`export_archive`."""
     emit = _sink(progress)
@@ -284,6 +294,7 @@ async def export_archive_async(
                 verify=verify,
                 resume=False,
                 consolidated="keep",
+                allow_empty=allow_empty,
                 overrides=overrides,
             )
 
@@ -295,6 +306,7 @@ def import_archive(
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: Progress = None,
     verify: bool = True,
+    allow_empty: bool = False,
     resume: bool = True,
 ) -> CopyReport:
     """Bring a hierarchy into MongoDB, where its metadata becomes queryable.
@@ -308,7 +320,7 @@ def import_archive(
         The hierarchy, a store or URL (a ``.zip`` archive, a directory, S3...).
     dst
         A :class:`~mongozarr.MongoStore` or a ``mongodb://``/``mongomock://`` URL.
-    concurrency, progress, verify, resume
+    concurrency, progress, verify, resume, allow_empty
         As for :func:`copy`.
 
     Returns
@@ -321,7 +333,8 @@ def import_archive(
     """
     return sync(
         import_archive_async(
-            src, dst, concurrency=concurrency, progress=progress, verify=verify, resume=resume
+            src, dst, concurrency=concurrency, progress=progress, verify=verify, resume=resume,
+            allow_empty=allow_empty,
         )
     )
 
@@ -333,6 +346,7 @@ async def import_archive_async(
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: Progress = None,
     verify: bool = True,
+    allow_empty: bool = False,
     resume: bool = True,
 ) -> CopyReport:
     """Bring a hierarchy into MongoDB; see :func:`import_archive`."""
@@ -349,6 +363,7 @@ async def import_archive_async(
         verify=verify,
         resume=resume,
         consolidated="strip",
+        allow_empty=allow_empty,
     )
 
 
@@ -361,6 +376,7 @@ async def _copy(
     verify: bool,
     resume: bool,
     consolidated: Literal["keep", "strip"] | None,
+    allow_empty: bool = False,
     overrides: dict[str, bytes] | None = None,
 ) -> CopyReport:
     """The copy itself, between open stores; ``overrides`` replace source metadata values."""
@@ -370,7 +386,7 @@ async def _copy(
         consolidated = "strip" if isinstance(destination, MongoStore) else "keep"
     strip = consolidated == "strip"
     copier = _Copier(source, destination, concurrency, emit, strip, overrides)
-    return await copier.run(resume=resume, verify=verify)
+    return await copier.run(resume=resume, verify=verify, allow_empty=allow_empty)
 
 
 # ------------------------------------------------------------------ the copier
@@ -415,9 +431,15 @@ class _Copier:
         self.metadata: dict[str, bytes] = {}  # metadata key -> bytes written
         self.done = 0
 
-    async def run(self, *, resume: bool, verify: bool) -> CopyReport:
+    async def run(self, *, resume: bool, verify: bool, allow_empty: bool) -> CopyReport:
         started = time.perf_counter()
         keys = sorted({key async for key in self.src.list()} | set(self.overrides))
+        if not keys and not allow_empty:
+            # A typo in a URL or prefix reads as an empty store: say so, do not "succeed".
+            raise NodeNotFoundError(
+                f"{self.src} holds no zarr data: nothing to copy (check the URL and #prefix; "
+                "allow_empty=True, or --allow-empty, copies it anyway)"
+            )
         chunks = [key for key in keys if not _is_metadata(key)]
         metadata = sorted((key for key in keys if _is_metadata(key)), key=_metadata_order)
         if self.strip:

@@ -127,3 +127,10 @@ def s3_url(s3_endpoint: str) -> str:
     bucket = "mongozarr-" + _fresh_name()
     boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
     return f"s3://{bucket}/data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_raw_clients() -> Iterator[None]:
+    """The plain PyMongo clients tests inspect the database with are closed at the end."""
+    yield
+    raw.close_all()

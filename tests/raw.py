@@ -10,8 +10,14 @@ from urllib.parse import urlsplit
 
 import pymongo
 
+from mongozarr.documents import (
+    METADATA_NAMES,
+    escape_key,
+    metadata_names,
+    path_fields,
+    render_metadata,
+)
 from mongozarr.storage.connection import mongomock_server
-from mongozarr.documents import METADATA_NAMES, escape_key, metadata_names, path_fields, render_metadata
 
 _CLIENTS: dict[str, pymongo.MongoClient[Any]] = {}
 
@@ -64,3 +70,9 @@ def write_key(db: Any, key: str, data: bytes, prefix: str = "zarr") -> None:
     db[f"{prefix}.chunks"].replace_one(
         {"_id": key}, {"_id": key, "node": node, "size": len(data), "data": data}, upsert=True
     )
+
+
+def close_all() -> None:
+    """Close the clients this module opened (the test session's end)."""
+    while _CLIENTS:
+        _CLIENTS.popitem()[1].close()

@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 
 from mongozarr import __version__
-from mongozarr.cli import demo, maintenance_commands, serve, transfer_commands, tree_commands, watch
+from mongozarr.cli import (
+    demo,
+    maintenance_commands,
+    node_commands,
+    serve,
+    transfer_commands,
+    tree_commands,
+    watch,
+)
 from mongozarr.cli.rendering import EXIT_CODES_HELP, show_warning
 from mongozarr.cli.target import SESSION
 
@@ -57,6 +65,11 @@ app.command("set")(tree_commands.set_command)
 app.command("update")(tree_commands.update_command)
 app.command("find")(tree_commands.find_command)
 app.command("watch")(watch.watch_command)
+app.command("count")(node_commands.count_command)
+app.command("distinct")(node_commands.distinct_command)
+app.command("rm")(node_commands.rm_command)
+app.command("du")(node_commands.du_command)
+app.add_typer(node_commands.index_app, name="index")
 app.command("fsck")(maintenance_commands.fsck_command)
 app.command("serve")(serve.serve_command)
 

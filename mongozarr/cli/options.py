@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 __all__ = [
+    "AllowEmptyOption",
     "ConcurrencyOption",
     "JsonOption",
     "NodePathArgument",
@@ -52,4 +53,7 @@ VerifyOption = Annotated[
 StoreArgument = Annotated[
     str,
     typer.Argument(help="mongodb://…[#prefix], mongomock://…, s3://…, a .zip file or a directory."),
+]
+AllowEmptyOption = Annotated[
+    bool, typer.Option("--allow-empty", help="Copy an empty source too (by default an error: a typo?).")
 ]

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from mongozarr.cli.options import (
+    AllowEmptyOption,
     ConcurrencyOption,
     PrefixOption,
     ProgressOption,
@@ -27,14 +28,16 @@ def copy_command(
     concurrency: ConcurrencyOption = DEFAULT_CONCURRENCY,
     progress: ProgressOption = True,
     verify: VerifyOption = True,
+    allow_empty: AllowEmptyOption = False,
     resume: Annotated[
         bool, typer.Option("--resume/--no-resume", help="Skip keys already copied.")
     ] = True,
 ) -> None:
     """Copy a zarr hierarchy between stores, resuming an interrupted copy."""
-    with copy_progress(progress) as show:
+    with cli_errors(), copy_progress(progress) as show:
         report = copy(
-            src, dst, concurrency=concurrency, progress=show, verify=verify, resume=resume
+            src, dst, concurrency=concurrency, progress=show, verify=verify, resume=resume,
+            allow_empty=allow_empty,
         )
     print_report(report)
 
@@ -47,11 +50,12 @@ def export_command(
     concurrency: ConcurrencyOption = DEFAULT_CONCURRENCY,
     progress: ProgressOption = True,
     verify: VerifyOption = True,
+    allow_empty: AllowEmptyOption = False,
 ) -> None:
     """Write a static archive with consolidated metadata (zarr at rest)."""
-    with copy_progress(progress) as show:
+    with cli_errors(), copy_progress(progress) as show:
         report = export_archive(
-            src, archive, concurrency=concurrency, progress=show, verify=verify
+            src, archive, concurrency=concurrency, progress=show, verify=verify, allow_empty=allow_empty
         )
     print_report(report)
 
@@ -63,12 +67,13 @@ def import_command(
     concurrency: ConcurrencyOption = DEFAULT_CONCURRENCY,
     progress: ProgressOption = True,
     verify: VerifyOption = True,
+    allow_empty: AllowEmptyOption = False,
 ) -> None:
     """Bring a hierarchy into MongoDB, where its metadata becomes queryable."""
     with cli_errors():
         store = open_store(uri, prefix)
-    with copy_progress(progress) as show:
+    with cli_errors(), copy_progress(progress) as show:
         report = import_archive(
-            src, store, concurrency=concurrency, progress=show, verify=verify
+            src, store, concurrency=concurrency, progress=show, verify=verify, allow_empty=allow_empty
         )
     print_report(report)

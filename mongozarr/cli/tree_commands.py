@@ -8,7 +8,8 @@ never a traceback.
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -123,10 +124,20 @@ def get_command(
             console.print(node_table([node_summary(tree[zpath])]))
 
 
+def _value(text: str) -> Any:
+    """JSON if ``text`` is JSON; a bare string otherwise, unless it looks like JSON gone wrong."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        if text.lstrip()[:1] in ("{", "[", '"'):
+            return parse_json(text, "VALUE")  # raises, saying where
+        return text
+
+
 def set_command(
     zpath: ZPathArgument,
     value: Annotated[
-        str, typer.Argument(help="The new value, as JSON (quote strings: '\"x\"').")
+        str, typer.Argument(help="The new value: JSON (5, true, [1, 2], {...}), else a bare string.")
     ],
     uri: UriOption = None,
     prefix: PrefixOption = None,
@@ -134,7 +145,7 @@ def set_command(
 ) -> None:
     """Set one attribute atomically: mongozarr set /raw/img1@spam/eggs 5."""
     with cli_errors():
-        parsed = parse_json(value, "VALUE")
+        parsed = _value(value)
         if parse_zpath(zpath).attribute is None:
             raise InvalidInputError(f"{zpath!r} names a node; set an attribute with 'PATH@KEY'")
         _open(uri, prefix)[zpath] = parsed  # one atomic $set

@@ -217,3 +217,21 @@ def test_progress_takes_a_callable_and_the_library_prints_nothing(
     assert capsys.readouterr() == ("", "")
     with pytest.raises(TypeError, match="progress must be a callable"):
         mongozarr.copy(thousand_chunks(), mock_uri, progress=True)  # type: ignore[arg-type]
+
+
+def test_an_empty_source_is_an_error_unless_allowed(mock_uri: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mongozarr import NodeNotFoundError, copy
+    from mongozarr.cli import app
+
+    typo = f"{mock_uri}#lba"
+    with pytest.raises(NodeNotFoundError, match="holds no zarr data"):
+        copy(typo, str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert copy(typo, str(tmp_path / "out"), allow_empty=True).keys == 0
+    for args in (["copy", typo, str(tmp_path / "o2")], ["export", typo, "--archive", str(tmp_path / "a.zip")]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 3, result.output
+        assert "error: " in result.stderr and "holds no zarr data" in result.stderr and "Traceback" not in result.output
+    assert CliRunner().invoke(app, ["copy", typo, str(tmp_path / "o3"), "--allow-empty"]).exit_code == 0
