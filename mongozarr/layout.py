@@ -26,6 +26,7 @@ __all__ = [
     "PENDING_APPENDS",
     "Layout",
     "check_database",
+    "check_key",
     "check_prefix",
     "dir_prefixes",
     "guess_node",
@@ -66,6 +67,21 @@ def check_prefix(prefix: object) -> str:
     if prefix.startswith("system"):
         raise ValueError(f"invalid collection prefix {prefix!r}: 'system' names MongoDB's own collections")
     return prefix
+
+
+def check_key(key: str) -> str:
+    """``key`` if a store may write it, else ``ValueError`` saying why.
+
+    Refused: a leading ``/``, empty, ``.`` or ``..`` segments (``a//b``,
+    ``a/../b``: they would name a node under another path), and a metadata
+    name before the last segment (``a/zarr.json/b``: a node inside a file).
+    """
+    segments = key.split("/")
+    if not key or any(segment in ("", ".", "..") for segment in segments):
+        raise ValueError(f"invalid store key {key!r}: empty, '.' and '..' segments (and a leading '/') are refused")
+    if any(segment in METADATA_NAMES for segment in segments[:-1]):
+        raise ValueError(f"invalid store key {key!r}: a metadata name can only be the last segment")
+    return key
 
 
 def check_database(name: object) -> str:

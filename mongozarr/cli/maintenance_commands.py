@@ -40,6 +40,11 @@ def fsck_command(
             "orphan_pieces": [str(i) for i in report.orphan_pieces],
             "lost_chunks": report.lost_chunks,
             "malformed_nodes": [{"path": p, "problem": why} for p, why in report.malformed_nodes],
+            "nodes_without_parent": report.nodes_without_parent,
+            "chunks_without_node": [{"node": n, "chunks": c, "bytes": b} for n, c, b in report.chunks_without_node],
+            "stale_appends": [{"path": p, "record": r} for p, r in report.stale_appends],
+            "expired_leases": report.expired_leases,
+            "indexes": report.indexes,
             "repaired": report.repaired,
         })
     else:
@@ -51,7 +56,16 @@ def fsck_command(
             console.print(f"lost chunk (its GridFS data is gone): {escape(key)}")
         for path, why in report.malformed_nodes:
             console.print(f"unreadable node /{escape(path)}: {escape(why)}")
-    unrepaired = report.lost_chunks or report.malformed_nodes or (
+        for path in report.nodes_without_parent:
+            console.print(f"node /{escape(path)} has no parent node document")
+        for node, chunks, nbytes in report.chunks_without_node:
+            console.print(f"{chunks} chunk(s), {megabytes(nbytes)}, of missing node /{escape(node)}")
+        for path, record in report.stale_appends:
+            console.print(f"append {escape(record)} on /{escape(path)} never completed "
+                          "(mongozarr.forget_append releases it)")
+        console.print(f"{len(report.expired_leases)} expired lease(s); indexes: {', '.join(report.indexes)}")
+    unrepaired = report.lost_chunks or report.malformed_nodes or report.nodes_without_parent or (
+        report.chunks_without_node or report.stale_appends) or (
         not report.repaired and (report.orphan_files or report.orphan_pieces))
     if unrepaired:
         raise typer.Exit(FOUND_PROBLEMS)

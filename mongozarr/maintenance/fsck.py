@@ -25,7 +25,8 @@ from bson import ObjectId
 from zarr.core.sync import sync
 
 from mongozarr.documents import node_problem
-from mongozarr.layout import GRIDFS_ID
+from mongozarr.layout import GRIDFS_ID, PENDING_APPENDS
+from mongozarr.maintenance.usage import disk_usage_async
 
 if TYPE_CHECKING:
     from mongozarr.storage.store import MongoStore
@@ -68,6 +69,16 @@ class FsckReport:
         Chunk keys whose GridFS data is gone (not repairable: the bytes are lost).
     malformed_nodes
         ``(path, why)`` for node documents zarr cannot read.
+    nodes_without_parent
+        Node paths whose parent node document is missing.
+    chunks_without_node
+        ``(node path, chunk count, bytes)`` for chunk documents whose node is missing.
+    stale_appends
+        ``(path, record id)`` for append reservations older than ``grace`` never completed.
+    expired_leases
+        Names of leases past their expiry (harmless: the next taker gets them).
+    indexes
+        Names of the indexes on the node documents.
     repaired
         Whether the orphans were removed.
     """
@@ -77,12 +88,18 @@ class FsckReport:
     orphan_pieces: list[ObjectId] = field(default_factory=list)
     lost_chunks: list[str] = field(default_factory=list)
     malformed_nodes: list[tuple[str, str]] = field(default_factory=list)
+    nodes_without_parent: list[str] = field(default_factory=list)
+    chunks_without_node: list[tuple[str, int, int]] = field(default_factory=list)
+    stale_appends: list[tuple[str, str]] = field(default_factory=list)
+    expired_leases: list[str] = field(default_factory=list)
+    indexes: list[str] = field(default_factory=list)
     repaired: bool = False
 
     @property
     def clean(self) -> bool:
         """Whether nothing at all was found."""
-        return not (self.orphan_files or self.orphan_pieces or self.lost_chunks or self.malformed_nodes)
+        return not (self.orphan_files or self.orphan_pieces or self.lost_chunks or self.malformed_nodes
+                    or self.nodes_without_parent or self.chunks_without_node or self.stale_appends)
 
 
 async def fsck_async(
@@ -126,17 +143,43 @@ async def fsck_async(
             report.orphan_pieces.append(files_id)
     report.lost_chunks = sorted(key for file_id, key in referenced.items() if file_id not in files)
 
-    examined = 0
-    async for doc in db[layout.nodes].find({}):
-        examined += 1
-        problem = node_problem(doc)
-        if problem is not None:
-            report.malformed_nodes.append((str(doc.get("_id")), problem))
-    emit(FsckEvent("nodes", examined))
+    await _check_nodes(store, report, cutoff, emit)
+    expired = {"owner": {"$ne": None}, "expires_at": {"$lte": datetime.datetime.now(datetime.UTC)}}
+    report.expired_leases = sorted([str(doc["_id"]) async for doc in db[layout.locks].find(expired, {"_id": 1})])
+    report.indexes = sorted((await db[layout.nodes].index_information()).keys())
 
     if repair:
         await _remove_orphans(store, report, emit)
     return report
+
+
+async def _check_nodes(
+    store: MongoStore, report: FsckReport, cutoff: datetime.datetime, emit: Callable[[FsckEvent], None]
+) -> None:
+    """Malformed nodes, missing parents, stale appends; then chunks whose node is missing."""
+    db = store.database()
+    paths: set[str] = set()
+    parents: dict[str, str] = {}
+    async for doc in db[store.layout.nodes].find({}):
+        path = str(doc.get("_id"))
+        paths.add(path)
+        problem = node_problem(doc)
+        if problem is not None:
+            report.malformed_nodes.append((path, problem))
+        elif doc.get("parent") is not None:
+            parents[path] = doc["parent"]
+        for record in doc.get(PENDING_APPENDS) or []:
+            reserved = record.get("reserved_at")
+            if isinstance(reserved, datetime.datetime) and reserved.replace(tzinfo=datetime.UTC) <= cutoff:
+                report.stale_appends.append((path, str(record.get("id"))))
+        if len(paths) % 1000 == 0:
+            emit(FsckEvent("nodes", len(paths)))
+    emit(FsckEvent("nodes", len(paths)))
+    # The root's document may be absent in a prefix written without one.
+    report.nodes_without_parent = sorted(p for p, parent in parents.items() if parent and parent not in paths)
+    for usage in await disk_usage_async(store):
+        if usage.path not in paths:
+            report.chunks_without_node.append((usage.path, usage.chunks, usage.stored_bytes))
 
 
 async def _remove_orphans(store: MongoStore, report: FsckReport, emit: Callable[[FsckEvent], None]) -> None:

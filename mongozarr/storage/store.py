@@ -39,7 +39,7 @@ from zarr.abc.store import ByteRequest, Store
 from zarr.core.buffer import Buffer, default_buffer_prototype
 
 from mongozarr.documents import parse_metadata
-from mongozarr.layout import Layout, check_prefix, guess_node, metadata_key
+from mongozarr.layout import Layout, check_key, check_prefix, guess_node, metadata_key
 from mongozarr.storage.chunks.collection import ChunkCollection, byte_slice
 from mongozarr.storage.chunks.external import ExternalChunks, open_chunk_store
 from mongozarr.storage.connection import Capabilities, Connection
@@ -71,6 +71,12 @@ def _check_options(prefix: str, inline_threshold: int) -> None:
         raise ValueError(
             f"inline_threshold must be between 0 and {_MAX_INLINE_THRESHOLD} bytes, got {inline_threshold}"
         )
+
+
+def _check_write(store: MongoStore, key: str) -> None:
+    """Refuse a write through a read-only store (zarr's error), then a key that names no safe place."""
+    store.check_writable()
+    check_key(key)
 
 
 class MongoStore(SyncMethods, Store):
@@ -376,7 +382,7 @@ class MongoStore(SyncMethods, Store):
     @writing
     async def set(self, key: str, value: Buffer) -> None:
         # docstring inherited
-        self._check_writable()
+        _check_write(self, key)
         if not isinstance(value, Buffer):
             raise TypeError(
                 f"MongoStore.set(): `value` must be a Buffer instance, got {type(value).__name__}"
@@ -403,7 +409,7 @@ class MongoStore(SyncMethods, Store):
     @writing
     async def set_if_not_exists(self, key: str, value: Buffer) -> None:
         # docstring inherited
-        self._check_writable()
+        _check_write(self, key)
         data = value.to_bytes()
         await self.ensure_indexes_async()
         db = self.database()

@@ -110,3 +110,23 @@ async def test_fsck_async_runs_inside_a_running_loop(store_uri: str) -> None:
 def test_a_negative_grace_is_refused(mock_uri: str) -> None:
     with pytest.raises(ValueError, match="grace"):
         fsck(MongoStore(mock_uri), grace=-1)
+
+
+def test_fsck_reports_structure_a_crash_or_a_hand_edit_left(store_uri: str) -> None:
+    _array(store_uri)
+    db = raw.database(store_uri)
+    # A node whose parent was deleted by hand, and chunks of a node that is gone.
+    db["zarr.nodes"].insert_one({"_id": "gone/child", "parent": "gone", "name": "child", "depth": 2,
+                                 "node_type": "group", "zarr_format": 3, "attributes": {}})
+    db["zarr.chunks"].insert_one({"_id": "ghost/c/0", "node": "ghost", "size": 3, "data": b"abc"})
+    # An append reserved an hour ago and never completed, and a lease left to expire.
+    db["zarr.nodes"].update_one({"_id": "img"}, {"$push": {"pending_appends": {
+        "id": "r1", "axis": 0, "start": 4, "stop": 6, "owner": "host:1", "reserved_at": HOUR_AGO}}})
+    db["zarr.locks"].insert_one({"_id": "img", "owner": "t", "expires_at": HOUR_AGO, "fence": 1})
+
+    report = fsck(MongoStore(store_uri))
+    assert report.nodes_without_parent == ["gone/child"]
+    assert report.chunks_without_node == [("ghost", 1, 3)]
+    assert report.stale_appends == [("img", "r1")]
+    assert report.expired_leases == ["img"]
+    assert "_id_" in report.indexes and not report.clean

@@ -79,3 +79,17 @@ async def test_timeouts_are_finite_by_default_and_the_uri_decides(wire_uri: str)
     finally:
         await default.close_async()
         await own.close_async()
+
+
+@pytest.mark.parametrize("key", ["dot/../dot/zarr.json", "/lead/zarr.json", "a//zarr.json", "./zarr.json",
+                                 "a/zarr.json/b", "a/.zattrs/c/0", "a/..", ""])
+def test_keys_that_name_no_safe_place_are_refused_and_nothing_is_written(mock_uri: str, key: str) -> None:
+    from zarr.core.buffer import default_buffer_prototype
+
+    store = MongoStore(mock_uri)
+    value = default_buffer_prototype().buffer.from_bytes(b'{"zarr_format": 3, "node_type": "group"}')
+    for write in (store.set_sync, lambda k, v: zarr.core.sync.sync(store.set_if_not_exists(k, v))):
+        with pytest.raises(ValueError, match="invalid store key"):
+            write(key, value)
+    assert raw.database(mock_uri)["zarr.nodes"].count_documents({}) == 0
+    assert raw.database(mock_uri)["zarr.chunks"].count_documents({}) == 0
