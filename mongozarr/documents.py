@@ -36,6 +36,7 @@ __all__ = [
     "encode_value",
     "escape_key",
     "escape_path",
+    "nesting",
     "node_problem",
     "parse_metadata",
     "path_fields",
@@ -145,12 +146,12 @@ def decode_value(value: Any) -> Any:
     return value
 
 
-def _nesting(value: Any) -> int:
-    """Depth of nested documents/arrays in ``value`` (a scalar is 0)."""
+def nesting(value: Any) -> int:
+    """Depth of nested documents/arrays in ``value`` (a scalar is 0), as MongoDB counts it."""
     if isinstance(value, dict):
-        return 1 + max((_nesting(v) for v in value.values()), default=0)
+        return 1 + max((nesting(v) for v in value.values()), default=0)
     if isinstance(value, list):
-        return 1 + max((_nesting(v) for v in value), default=0)
+        return 1 + max((nesting(v) for v in value), default=0)
     return 0
 
 
@@ -163,7 +164,7 @@ def check_document(document: dict[str, Any], what: str) -> None:
     for field in ("attributes", "metadata"):
         for key, value in (document.get(field) or {}).items():
             # +2: the node document itself and the attributes sub-document.
-            if _nesting(value) + 2 > MAX_NESTING:
+            if nesting(value) + 2 > MAX_NESTING:
                 raise InvalidMetadataError(
                     f"{what}: {field[:-1] if field == 'attributes' else field} key "
                     f"{unescape_key(key)!r} nests deeper than MongoDB's {MAX_NESTING} levels"

@@ -27,6 +27,7 @@ from mongozarr.documents import (
     MAX_NESTING,
     encode_value,
     escape_path,
+    nesting,
     unescape_key,
 )
 from mongozarr.errors import DocumentTooLargeError, InvalidMetadataError, QueryError
@@ -410,22 +411,13 @@ def check_update_size(update: dict[str, Any], what: str) -> None:
         )
 
 
-def _nesting(value: Any) -> int:
-    """Depth of nested documents/arrays in ``value`` (a scalar is 0), as MongoDB counts it."""
-    if isinstance(value, dict):
-        return 1 + max((_nesting(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_nesting(v) for v in value), default=0)
-    return 0
-
-
 def _stored_nesting(op: str, operand: Any) -> int:
     """How deep the value an operator stores at its field nests."""
     if op == "$set":
-        return _nesting(operand)
+        return nesting(operand)
     if op in ("$push", "$addToSet"):
         items = operand["$each"] if isinstance(operand, dict) and "$each" in operand else [operand]
-        return _nesting(list(items))  # the array at the field holds the items
+        return nesting(list(items))  # the array at the field holds the items
     return 0
 
 
