@@ -25,7 +25,7 @@ from mongozarr.cli.options import (
 from mongozarr.cli.rendering import (
     cli_errors,
     console,
-    dumps,
+    megabytes,
     node_summary,
     node_table,
     parse_json,
@@ -35,6 +35,7 @@ from mongozarr.cli.rendering import (
 )
 from mongozarr.cli.target import open_tree
 from mongozarr.errors import InvalidInputError
+from mongozarr.maintenance.usage import disk_usage
 from mongozarr.tree import Tree
 from mongozarr.zpath import format_node_path, parse_node_path, parse_zpath
 
@@ -95,15 +96,26 @@ def info_command(
     prefix: PrefixOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show a node's document: type, format, shape, chunks, attributes, version."""
+    """Show a node: type, format, shape, chunks, codecs, fill value, stored bytes, attributes, version."""
     with cli_errors():
-        info = _open(uri, prefix).info(path)
+        tree = _open(uri, prefix)
+        info = tree.info(path)
+        if info["node_type"] == "array":
+            node = parse_node_path(path)
+            stored = sum(u.stored_bytes for u in disk_usage(tree.store, node) if u.path == node)
+            info["stored_bytes"] = stored
+            info["ratio"] = round(tree[path].nbytes / stored, 2) if stored else None
         if as_json:
             print_json(info)
             return
         table = Table("field", "value", show_header=False)
         for key, value in info.items():
-            table.add_row(key, escape(dumps(value) if key == "attributes" else str(value)))
+            if key == "attributes":
+                continue
+            table.add_row(key, escape(megabytes(value) if key == "stored_bytes" else str(value)))
+        # One attribute per row: readable at 80 columns.
+        for key, value in info["attributes"].items():
+            table.add_row(f"@{escape(key)}", escape(short(value)))
         console.print(table)
 
 

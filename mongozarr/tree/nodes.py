@@ -112,6 +112,19 @@ def attribute_at(attributes: Any, keys: tuple[str, ...], zpath: str) -> Any:
     return value
 
 
+def _codec_names(metadata: dict[str, Any]) -> list[str]:
+    """The codec chain: v3 ``codecs`` (a sharding codec with its inner chain), v2 filters + compressor."""
+    names = []
+    for codec in metadata.get("codecs") or []:
+        name = codec.get("name") if isinstance(codec, dict) else str(codec)
+        inner = ((codec.get("configuration") or {}).get("codecs") if isinstance(codec, dict) else None) or []
+        names.append(f"{name}[{', '.join(_codec_names({'codecs': inner}))}]" if inner else str(name))
+    for codec in [*(metadata.get("filters") or []), metadata.get("compressor")]:
+        if isinstance(codec, dict):
+            names.append(str(codec.get("id")))
+    return names
+
+
 def node_info(document: dict[str, Any]) -> dict[str, Any]:
     """A summary of a node document: kind, format, shape, attributes, version."""
     metadata = decode_value(document.get("metadata") or {})
@@ -125,6 +138,8 @@ def node_info(document: dict[str, Any]) -> dict[str, Any]:
         out["data_type"] = metadata.get("data_type", metadata.get("dtype"))
         grid = metadata.get("chunk_grid") or {}
         out["chunks"] = (grid.get("configuration") or {}).get("chunk_shape", metadata.get("chunks"))
+        out["fill_value"] = metadata.get("fill_value")
+        out["codecs"] = _codec_names(metadata)
     out["attributes"] = decode_value(document.get("attributes") or {})
     out["version"] = document.get("version")
     updated = document.get("updated_at")

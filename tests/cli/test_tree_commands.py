@@ -115,3 +115,17 @@ def test_helpful_errors(uri: str, args: tuple[str, ...], message: str, code: int
     assert result.exit_code == code  # 2: usage or input mistake, 3: not found
     assert message in result.stderr and result.stderr.startswith("error: ")
     assert "Traceback" not in result.output
+
+
+def test_info_shows_codecs_fill_value_stored_bytes_and_one_attribute_per_row(mock_uri: str) -> None:
+    root = zarr.open_group(store=MongoStore(mock_uri), mode="w")
+    array = root.create_array("img", shape=(64, 64), chunks=(32, 32), dtype="u2", fill_value=7,
+                              attributes={"subject": "mouse-7", "stain": "dapi"})
+    array[:] = 3  # compresses well: the ratio is well above 1
+    info = _json("info", "/img", uri=mock_uri)
+    assert info["fill_value"] == 7 and "zstd" in " ".join(info["codecs"])
+    assert info["stored_bytes"] > 0 and info["ratio"] > 1
+    text = _run("info", "/img", uri=mock_uri).stdout
+    assert "@subject" in text and "@stain" in text
+    assert all(len(line) <= 80 for line in CliRunner().invoke(app, ["info", "/img", "--uri", mock_uri],
+                                                                 terminal_width=80).stdout.splitlines())
