@@ -42,6 +42,9 @@ def _root(
     read_only: Annotated[
         bool, typer.Option("--read-only", help="Open every store read-only: no command writes.")
     ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On an error, show the whole traceback instead of one line.")
+    ] = False,
     version: Annotated[
         bool | None,
         typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version."),
@@ -49,6 +52,7 @@ def _root(
 ) -> None:
     """MongoDB as a home for zarr data: inspect, query and demo a hierarchy."""
     SESSION.read_only = read_only
+    SESSION.debug = debug
     # Library warnings (a skipped malformed node, an ambiguous write) as one line each.
     warnings.showwarning = show_warning
 

@@ -44,6 +44,7 @@ def fsck_command(
             "chunks_without_node": [{"node": n, "chunks": c, "bytes": b} for n, c, b in report.chunks_without_node],
             "stale_appends": [{"path": p, "record": r} for p, r in report.stale_appends],
             "expired_leases": report.expired_leases,
+            "dangling_links": [{"source": s, "relation": r, "target": t} for s, r, t in report.dangling_links],
             "indexes": report.indexes,
             "repaired": report.repaired,
         })
@@ -63,6 +64,9 @@ def fsck_command(
         for path, record in report.stale_appends:
             console.print(f"append {escape(record)} on /{escape(path)} never completed "
                           "(mongozarr.forget_append releases it)")
+        for source, relation, target in report.dangling_links:
+            console.print(f"dangling link /{escape(source)} --{escape(relation)}--> /{escape(target)} "
+                          "(mongozarr.unlink_dangling removes it)")
         console.print(f"{len(report.expired_leases)} expired lease(s); indexes: {', '.join(report.indexes)}")
     unrepaired = report.lost_chunks or report.malformed_nodes or report.nodes_without_parent or (
         report.chunks_without_node or report.stale_appends) or (

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.tree import Tree as RichTree
 
 from mongozarr import ChangeEvent, CopyEvent, CopyReport
+from mongozarr.cli.target import SESSION
 from mongozarr.errors import (
     AttributeNotFoundError,
     ConflictError,
@@ -128,6 +129,8 @@ def cli_errors() -> Iterator[None]:
     try:
         yield
     except (MongoZarrError, KeyError, ValueError, PyMongoError) as exc:
+        if SESSION.debug:
+            raise  # mongozarr --debug: the whole traceback
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         typer.echo(f"error: {redact(str(message))}", err=True)
         raise typer.Exit(_exit_code(exc)) from None

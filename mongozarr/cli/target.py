@@ -68,6 +68,7 @@ class Session:
     """Options of the whole command line (``mongozarr --read-only ...``)."""
 
     read_only: bool = False
+    debug: bool = False
 
 
 #: Set by the app's callback at every invocation.

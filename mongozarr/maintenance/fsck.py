@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from bson import ObjectId
 from zarr.core.sync import sync
 
+from mongozarr.coordination.links import dangling_links_async
 from mongozarr.documents import node_problem
 from mongozarr.layout import GRIDFS_ID, PENDING_APPENDS
 from mongozarr.maintenance.usage import disk_usage_async
@@ -77,6 +78,9 @@ class FsckReport:
         ``(path, record id)`` for append reservations older than ``grace`` never completed.
     expired_leases
         Names of leases past their expiry (harmless: the next taker gets them).
+    dangling_links
+        ``(source, relation, target)`` of links whose target node is gone
+        (``mongozarr.unlink_dangling`` removes them).
     indexes
         Names of the indexes on the node documents.
     repaired
@@ -92,6 +96,7 @@ class FsckReport:
     chunks_without_node: list[tuple[str, int, int]] = field(default_factory=list)
     stale_appends: list[tuple[str, str]] = field(default_factory=list)
     expired_leases: list[str] = field(default_factory=list)
+    dangling_links: list[tuple[str, str, str]] = field(default_factory=list)
     indexes: list[str] = field(default_factory=list)
     repaired: bool = False
 
@@ -147,6 +152,7 @@ async def fsck_async(
     expired = {"owner": {"$ne": None}, "expires_at": {"$lte": datetime.datetime.now(datetime.UTC)}}
     report.expired_leases = sorted([str(doc["_id"]) async for doc in db[layout.locks].find(expired, {"_id": 1})])
     report.indexes = sorted((await db[layout.nodes].index_information()).keys())
+    report.dangling_links = [(link.source, link.relation, link.target) for link in await dangling_links_async(store)]
 
     if repair:
         await _remove_orphans(store, report, emit)

@@ -94,3 +94,13 @@ def test_demo_without_a_store_says_it_uses_a_temporary_one(nowhere: Path) -> Non
     result = _run("demo")
     assert result.exit_code == 0, result.output
     assert "temporary in-process store" in result.stdout
+
+
+def test_debug_shows_the_traceback_instead_of_one_line(mock_uri: str) -> None:
+    from mongozarr import NodeNotFoundError
+
+    zarr.open_group(store=MongoStore(mock_uri), mode="w")
+    quiet = _run("get", "/nope", "--uri", mock_uri)
+    assert quiet.exit_code == 3 and quiet.exception is not None and "Traceback" not in quiet.output
+    loud = _run("--debug", "get", "/nope", "--uri", mock_uri)
+    assert isinstance(loud.exception, NodeNotFoundError)

@@ -123,10 +123,13 @@ def test_fsck_reports_structure_a_crash_or_a_hand_edit_left(store_uri: str) -> N
     db["zarr.nodes"].update_one({"_id": "img"}, {"$push": {"pending_appends": {
         "id": "r1", "axis": 0, "start": 4, "stop": 6, "owner": "host:1", "reserved_at": HOUR_AGO}}})
     db["zarr.locks"].insert_one({"_id": "img", "owner": "t", "expires_at": HOUR_AGO, "fence": 1})
+    # A link whose target was removed by hand.
+    db["zarr.nodes"].update_one({"_id": "img"}, {"$push": {"links": {"relation": "labels", "target": "nowhere"}}})
 
     report = fsck(MongoStore(store_uri))
     assert report.nodes_without_parent == ["gone/child"]
     assert report.chunks_without_node == [("ghost", 1, 3)]
     assert report.stale_appends == [("img", "r1")]
     assert report.expired_leases == ["img"]
+    assert report.dangling_links == [("img", "labels", "nowhere")]
     assert "_id_" in report.indexes and not report.clean
