@@ -36,6 +36,7 @@ __all__ = [
     "encode_value",
     "escape_key",
     "escape_path",
+    "has_unsafe_segment",
     "nesting",
     "node_problem",
     "parse_metadata",
@@ -326,6 +327,11 @@ def json_equal(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True, allow_nan=True) == json.dumps(b, sort_keys=True, allow_nan=True)
 
 
+def has_unsafe_segment(path: str) -> bool:
+    """Whether a ``/``-separated path has an empty, ``.`` or ``..`` segment (or a leading ``/``)."""
+    return any(segment in ("", ".", "..") for segment in path.split("/"))
+
+
 def node_problem(document: dict[str, Any]) -> str | None:
     """Why a node document cannot be read as a zarr node, or ``None`` if it can.
 
@@ -337,7 +343,7 @@ def node_problem(document: dict[str, Any]) -> str | None:
     path = document.get("_id")
     if not isinstance(path, str):
         return f"_id is {type(path).__name__}, not a path string"
-    if any(part in ("", ".", "..") for part in path.split("/")) and path != "":
+    if path != "" and has_unsafe_segment(path):
         return f"path {path!r} has an empty, '.' or '..' component"
     for field, expected in path_fields(path).items():
         if document.get(field) != expected:

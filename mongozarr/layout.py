@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from mongozarr.documents import METADATA_NAMES
+from mongozarr.documents import METADATA_NAMES, has_unsafe_segment
 
 __all__ = [
     "EXTERNAL",
@@ -77,7 +77,7 @@ def check_key(key: str) -> str:
     name before the last segment (``a/zarr.json/b``: a node inside a file).
     """
     segments = key.split("/")
-    if not key or any(segment in ("", ".", "..") for segment in segments):
+    if has_unsafe_segment(key):
         raise ValueError(f"invalid store key {key!r}: empty, '.' and '..' segments (and a leading '/') are refused")
     if any(segment in METADATA_NAMES for segment in segments[:-1]):
         raise ValueError(f"invalid store key {key!r}: a metadata name can only be the last segment")

@@ -28,6 +28,7 @@ from mongozarr.coordination.links import dangling_links_async
 from mongozarr.documents import node_problem
 from mongozarr.layout import GRIDFS_ID, PENDING_APPENDS
 from mongozarr.maintenance.usage import disk_usage_async
+from mongozarr.storage.chunks.gridfs import GridFSFiles
 
 if TYPE_CHECKING:
     from mongozarr.storage.store import MongoStore
@@ -190,21 +191,13 @@ async def _check_nodes(
 
 async def _remove_orphans(store: MongoStore, report: FsckReport, emit: Callable[[FsckEvent], None]) -> None:
     db = store.database()
-    layout = store.layout
-    removed = 0
-    for file_id in report.orphan_files:
-        # Checked again just before removal: a pointer swap may have claimed it since the scan.
-        if await db[layout.chunks].find_one({GRIDFS_ID: file_id}, {"_id": 1}) is not None:
-            continue
-        # The files document first, as the GridFS specification asks for deletes.
-        await db[layout.fs_files].delete_one({"_id": file_id})
-        await db[layout.fs_chunks].delete_many({"files_id": file_id})
-        removed += 1
-        emit(FsckEvent("repair", removed))
-    if report.orphan_pieces:
-        await db[layout.fs_chunks].delete_many({"files_id": {"$in": report.orphan_pieces}})
-        removed += len(report.orphan_pieces)
-        emit(FsckEvent("repair", removed))
+    # Checked again just before removal: a pointer swap may have claimed one since the scan.
+    claimed = {doc[GRIDFS_ID] async for doc in db[store.layout.chunks].find(
+        {GRIDFS_ID: {"$in": report.orphan_files}}, {GRIDFS_ID: 1})}
+    orphans = [file_id for file_id in report.orphan_files if file_id not in claimed]
+    # The bucket's own delete: files documents first, as the GridFS specification asks.
+    await GridFSFiles(store.layout).delete(db, [*orphans, *report.orphan_pieces])
+    emit(FsckEvent("repair", len(orphans) + len(report.orphan_pieces)))
     report.repaired = True
 
 

@@ -117,8 +117,9 @@ class LoopClients:
         except RuntimeError:
             running = None
         with self._guard:
-            entries = [e for key, e in self._entries.items() if e[0]() is not running or running is None]
-            self._entries = {key: e for key, e in self._entries.items() if running is not None and e[0]() is running}
+            mine = {key: e for key, e in self._entries.items() if running is not None and e[0]() is running}
+            entries = [e for key, e in self._entries.items() if key not in mine]
+            self._entries = mine
         if self._pid != os.getpid():
             return
         for loop_ref, _client, closer in entries:

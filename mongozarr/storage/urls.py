@@ -50,8 +50,8 @@ def open_store(url: str | Path, mode: OpenMode = "r") -> Store:
         return open_object_store(text, mode)
     from mongozarr.storage.store import MongoStore
 
-    uri, _, prefix = text.partition("#")
-    store = MongoStore(uri, prefix=prefix or "zarr", read_only=mode == "r")
+    # MongoStore reads the #prefix itself; a bare "#" means the default prefix.
+    store = MongoStore(text.removesuffix("#"), read_only=mode == "r")
     if mode == "w":
         from zarr.core.sync import sync
 
