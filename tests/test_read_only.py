@@ -13,6 +13,7 @@ import mongozarr
 from mongozarr import MongoStore, open_tree
 from mongozarr.maintenance.fsck import fsck
 from mongozarr.monitoring import monitored_store
+from mongozarr.tree.indexes import drop_index
 from tests import raw
 
 WRITE_COMMANDS = {"insert", "update", "delete", "findandmodify", "createindexes", "drop", "dropindexes"}
@@ -47,6 +48,7 @@ REFUSED: dict[str, Callable[[MongoStore], Any]] = {
     "tree.lease": lambda s: open_tree(s).lease("/img").__enter__(),
     "tree.create_index": lambda s: open_tree(s).create_index("lab"),
     "fsck.repair": lambda s: fsck(s, repair=True),
+    "index.drop": lambda s: drop_index(s, "parent_1"),
     "zarr.attrs": lambda s: zarr.open_group(store=s, mode="r").attrs.__setitem__("k", 1),
 }
 
