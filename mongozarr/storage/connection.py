@@ -63,12 +63,16 @@ class Capabilities:
         ``$changeStream`` (replica sets and sharded clusters).
     transactions
         Multi-document transactions (replica sets 4.0+, sharded 4.2+).
+    size_expressions
+        ``$bsonSize`` in query expressions (MongoDB 4.4+), to bound a
+        document's size in the filter of the update that grows it.
     """
 
     pipeline_updates: bool
     server_clock: bool
     change_streams: bool
     transactions: bool
+    size_expressions: bool = False
 
     @classmethod
     def from_hello(cls, hello: dict[str, Any]) -> Capabilities:
@@ -81,13 +85,14 @@ class Capabilities:
             server_clock=wire >= 8,
             change_streams=replicated and wire >= 6,
             transactions=replicated and sessions and wire >= (8 if hello.get("msg") == "isdbgrid" else 7),
+            size_expressions=wire >= 9,
         )
 
 
 # mongomock runs in this process: no pipelines, no $$NOW (its clock is ours),
-# no change streams, no transactions.
+# no change streams, no transactions, no $bsonSize.
 IN_PROCESS_CAPABILITIES = Capabilities(
-    pipeline_updates=False, server_clock=False, change_streams=False, transactions=False
+    pipeline_updates=False, server_clock=False, change_streams=False, transactions=False, size_expressions=False
 )
 
 
