@@ -42,6 +42,7 @@ from zarr.core.sync import sync
 from mongozarr.documents import decode_value, json_equal, unescape_key
 from mongozarr.layout import subtree
 from mongozarr.query import to_mongo_filter
+from mongozarr.storage.faults import reading
 
 if TYPE_CHECKING:
     from mongozarr.storage.store import MongoStore
@@ -302,6 +303,7 @@ class AsyncWatch:
         self._pending: deque[ChangeEvent] = deque()
         self._source: _Poller | _Stream | None = None
 
+    @reading
     async def open_async(self) -> Self:
         """Take the baseline: open the change stream, or read the scope to poll against."""
         await self._opened()
@@ -324,6 +326,7 @@ class AsyncWatch:
             raise RuntimeError("the watch is not open yet: await it or enter it first")
         return "stream" if isinstance(self._source, _Stream) else "poll"
 
+    @reading
     async def poll_async(self) -> list[ChangeEvent]:
         """The events since the last call, without waiting (a stream waits briefly)."""
         source = await self._opened()
