@@ -55,6 +55,7 @@ from zarr.storage import MemoryStore
 
 from mongozarr.documents import METADATA_NAMES
 from mongozarr.errors import CopyError, NodeNotFoundError
+from mongozarr.layout import in_batches
 from mongozarr.storage.store import MongoStore
 from mongozarr.storage.urls import OpenMode, open_store
 
@@ -71,8 +72,6 @@ __all__ = [
     "import_archive_async",
 ]
 
-#: Keys written to MongoDB (or got sizes of) per query.
-_BATCH = 1000
 _CONSOLIDATED_V2 = ".zmetadata"
 DEFAULT_CONCURRENCY = 16
 _MONGO_URL_SCHEMES = ("mongodb://", "mongodb+srv://", "mongomock://")
@@ -644,9 +643,8 @@ async def _sizes(store: Store, keys: list[str], concurrency: int) -> dict[str, i
         # WrapperStore is asked key by key: zarr offers no public way to unwrap.)
         collection = store.database()[store.layout.chunks]
         found: dict[str, int] = {}
-        for start in range(0, len(keys), _BATCH):
-            batch = keys[start : start + _BATCH]
-            docs = await collection.find({"_id": {"$in": batch}}, {"size": 1}).to_list()
+        for batch in in_batches(keys):
+            docs = await collection.find({"_id": {"$in": list(batch)}}, {"size": 1}).to_list()
             found.update((doc["_id"], int(doc["size"])) for doc in docs)
         return found
     return await _sizes_one_by_one(store, keys, concurrency)

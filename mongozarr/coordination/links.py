@@ -29,7 +29,7 @@ from zarr.core.sync import sync
 
 from mongozarr.documents import bump_version
 from mongozarr.errors import NodeNotFoundError
-from mongozarr.layout import LINKS, subtree
+from mongozarr.layout import LINKS, in_batches, subtree
 from mongozarr.storage.faults import reading, writing
 
 if TYPE_CHECKING:
@@ -199,8 +199,11 @@ async def resolve_async(
     frontier = [start]
     level = 0
     while frontier and (depth is None or level < depth):
-        docs = await nodes.find({"_id": {"$in": frontier}}, {LINKS: 1}).to_list()
-        by_id = {doc["_id"]: _links_of(doc) for doc in docs}
+        by_id = {
+            doc["_id"]: _links_of(doc)
+            for batch in in_batches(frontier)
+            for doc in await nodes.find({"_id": {"$in": list(batch)}}, {LINKS: 1}).to_list()
+        }
         next_frontier = []
         for source in frontier:  # keep breadth-first, registration order
             for lk in by_id.get(source, []):
@@ -239,7 +242,11 @@ async def dangling_links_async(store: MongoStore, under: str | None = None) -> l
     docs = await nodes.find({**scope, f"{LINKS}.0": {"$exists": True}}, {LINKS: 1}).to_list()
     all_links = [lk for doc in docs for lk in _links_of(doc)]
     targets = sorted({lk.target for lk in all_links})
-    present = {d["_id"] for d in await nodes.find({"_id": {"$in": targets}}, {"_id": 1}).to_list()}
+    present = {
+        d["_id"]
+        for batch in in_batches(targets)
+        for d in await nodes.find({"_id": {"$in": list(batch)}}, {"_id": 1}).to_list()
+    }
     return sorted(lk for lk in all_links if lk.target not in present)
 
 

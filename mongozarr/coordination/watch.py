@@ -40,7 +40,7 @@ from pymongo.errors import OperationFailure
 from zarr.core.sync import sync
 
 from mongozarr.documents import decode_value, json_equal, unescape_key
-from mongozarr.layout import subtree
+from mongozarr.layout import in_batches, subtree
 from mongozarr.query import to_mongo_filter
 from mongozarr.storage.faults import reading
 
@@ -149,7 +149,11 @@ class _Poller:
         gone = [path for path in self.known if path not in now]
         fresh = {}
         if moved or gone:
-            fresh = {doc["_id"]: doc for doc in await nodes.find({"_id": {"$in": moved + gone}}).to_list()}
+            fresh = {
+                doc["_id"]: doc
+                for batch in in_batches(moved + gone)
+                for doc in await nodes.find({"_id": {"$in": list(batch)}}).to_list()
+            }
         events = []
         for path in sorted(moved + gone):
             doc = fresh.get(path)
