@@ -49,12 +49,12 @@ from typing import Any, Literal
 
 from zarr.abc.store import Store
 from zarr.core.buffer import default_buffer_prototype
-from zarr.core.sync import sync
 from zarr.errors import ZarrUserWarning
 from zarr.storage import MemoryStore
 
 from mongozarr.documents import METADATA_NAMES
 from mongozarr.errors import CopyError, NodeNotFoundError
+from mongozarr.interruptible import run_interruptible
 from mongozarr.layout import in_batches
 from mongozarr.storage.store import MongoStore
 from mongozarr.storage.urls import OpenMode, open_store
@@ -194,7 +194,7 @@ def copy(
     --------
     copy_async : the same inside a running event loop.
     """
-    return sync(
+    return run_interruptible(
         copy_async(
             src,
             dst,
@@ -263,7 +263,7 @@ def export_archive(
     --------
     export_archive_async : the same inside a running event loop.
     """
-    return sync(
+    return run_interruptible(
         export_archive_async(
             src, archive, concurrency=concurrency, progress=progress, verify=verify,
             allow_empty=allow_empty,
@@ -330,7 +330,7 @@ def import_archive(
     --------
     import_archive_async : the same inside a running event loop.
     """
-    return sync(
+    return run_interruptible(
         import_archive_async(
             src, dst, concurrency=concurrency, progress=progress, verify=verify, resume=resume,
             allow_empty=allow_empty,

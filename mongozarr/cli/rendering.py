@@ -64,9 +64,9 @@ NOT_FOUND = 3
 CONFLICT = 4
 CONNECTION_ERROR = 5
 EXIT_CODES_HELP = (
-    "Exit codes: 0 done, 1 interrupted or unexpected error, 2 usage or input mistake, "
+    "Exit codes: 0 done, 1 unexpected error, 2 usage or input mistake, "
     "3 node or attribute not found, 4 conflict (version changed, lease held), "
-    "5 cannot reach or lost the server."
+    "5 cannot reach or lost the server, 130 interrupted (Ctrl-C)."
 )
 _CELL = 60
 
