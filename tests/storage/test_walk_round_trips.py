@@ -194,3 +194,22 @@ async def test_concurrent_listings_of_one_level_share_one_query(tree_uri: str) -
 
 async def _names(store: object, path: str) -> list[str]:
     return [name async for name in store.list_dir(path)]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("command", ["tree", "ls"])
+def test_cli_tree_and_ls_in_levels_plus_two(
+    tree_uri: str, command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mongozarr.cli import tree_commands
+
+    store, counter = monitored_store(tree_uri)
+    monkeypatch.setattr(tree_commands, "_open", lambda uri, prefix: open_tree(store))
+    with counter.measure() as trips:
+        if command == "tree":
+            tree_commands.tree_command(path="/", uri=tree_uri, as_json=True)
+        else:
+            tree_commands.ls_command(path="/g1/s2", uri=tree_uri, as_json=True)
+    store.close()
+    out = capsys.readouterr().out
+    assert "g5/s4/a2" in out if command == "tree" else "g1/s2/a2" in out
+    assert trips.total <= BUDGET, trips.by_command
