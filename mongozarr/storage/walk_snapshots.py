@@ -27,6 +27,7 @@ node below a directory are then filed under that directory or one above it.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import weakref
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -34,6 +35,7 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from mongozarr.documents import metadata_names
+from mongozarr.layout import dir_prefixes
 from mongozarr.storage.faults import writing as _map_write_faults
 
 __all__ = ["WalkClock", "WalkSnapshot", "depth_of", "walk_clock", "writing"]
@@ -52,6 +54,15 @@ def depth_of(path: str) -> int:
 
 def _base(path: str) -> str:
     return f"{path}/" if path else ""
+
+
+def _below(paths: list[str], base: str) -> list[str]:
+    """The paths of sorted ``paths`` that start with ``base``."""
+    start = bisect.bisect_left(paths, base)
+    end = start
+    while end < len(paths) and paths[end].startswith(base):
+        end += 1
+    return paths[start:end]
 
 
 class WalkSnapshot:
@@ -73,8 +84,10 @@ class WalkSnapshot:
         self.root = root
         self.generation = generation
         self.stale = False
-        self.parents = frozenset(parents)
-        self.chunk_nodes = frozenset(chunk_nodes)
+        # Sorted, so the paths below a directory are one contiguous run.
+        self.parents = sorted(set(parents))
+        self.chunk_nodes = sorted(set(chunk_nodes))
+        self._chunk_node_set = frozenset(self.chunk_nodes)
         self.docs: dict[str, dict[str, Any]] = {}
         self.children: dict[str, list[str]] = {}
         self.levels: set[int] = set()
@@ -113,14 +126,13 @@ class WalkSnapshot:
         base = _base(path)
         doc = self.docs.get(path)
         names = metadata_names(doc) if doc is not None else []
-        paths = [*self.children.get(path, []), *sorted(self.parents), *sorted(self.chunk_nodes)]
+        paths = [*self.children.get(path, []), *_below(self.parents, base), *_below(self.chunk_nodes, base)]
         names.extend(p[len(base) :].split("/")[0] for p in paths if p and p.startswith(base))
         return names
 
     def has_loose_chunks(self, path: str) -> bool:
         """Whether chunks of ``path`` or of a directory above it may hold keys below ``path``."""
-        base = _base(path)
-        return any(node == path or not node or base.startswith(f"{node}/") for node in self.chunk_nodes)
+        return any(node in self._chunk_node_set for node in (path, *dir_prefixes(path)))
 
     def take(self, path: str, name: str) -> dict[str, Any] | None:
         """The document of ``path`` for one read of ``name``, or None (then read it from the database).
