@@ -38,6 +38,13 @@ class _Batches:
     gridfs_reads: Coalescer[Any]
 
 
+def _concurrency() -> int:
+    """zarr's ``async.concurrency``: how many chunk requests zarr keeps in flight."""
+    import zarr
+
+    return int(zarr.config.get("async.concurrency"))
+
+
 class StoreBatches:
     """The coalescers of one store, per event loop.
 
@@ -86,8 +93,8 @@ class StoreBatches:
     def _new_batches(self) -> _Batches:
         return _Batches(
             node_reads=Coalescer(self._fetch_nodes, lambda: _MAX_KEYS_PER_QUERY),
-            chunk_reads=Coalescer(self._fetch_chunks, self._chunks_per_reply),
-            chunk_writes=Coalescer(self._write_chunks, self._chunks_per_reply),
+            chunk_reads=Coalescer(self._fetch_chunks, self._chunks_per_reply, fill=_concurrency),
+            chunk_writes=Coalescer(self._write_chunks, self._chunks_per_reply, fill=_concurrency),
             gridfs_reads=Coalescer(
                 lambda spans: self._chunks.fetch_pieces(self._database(), spans), lambda: _MAX_KEYS_PER_QUERY
             ),
