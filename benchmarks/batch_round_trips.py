@@ -38,17 +38,20 @@ def _database(base: str) -> str:
 def _array(store: Any, name: str, chunks: int, chunk_bytes: int) -> zarr.Array:
     items = chunk_bytes // 2
     return zarr.create_array(
-        store, name=name, shape=(chunks * items,), chunks=(items,), dtype="u2", compressors=None, fill_value=0
-    )
+        store, name=name, shape=(chunks * items,), chunks=(items,), dtype="u2", fill_value=0
+    )  # zarr's default compressor: chunks are (de)compressed in worker threads, as users see it
 
 
 def _data(chunks: int, chunk_bytes: int) -> np.ndarray:
-    return (np.arange(chunks * chunk_bytes // 2) % 65521).astype("u2")
+    # Random: compresses to about its size, so GridFS chunks stay above the threshold.
+    return np.random.default_rng(0).integers(0, 65535, chunks * chunk_bytes // 2, dtype="u2")
 
 
-def _measure(uri: str, act: Callable[..., Any], prepare: Callable[[Any], Any] | None = None) -> RoundTrips:
+def _measure(
+    uri: str, act: Callable[..., Any], prepare: Callable[[Any], Any] | None = None, **options: Any
+) -> RoundTrips:
     """Round trips of ``act(store)`` (``act(store, prepared)`` after ``prepare(store)``), on a new store."""
-    store, counter = monitored_store(uri)
+    store, counter = monitored_store(uri, **options)
     try:
         args = () if prepare is None else (prepare(store),)
         with counter.measure() as trips:
@@ -90,7 +93,10 @@ def gridfs_writes(uri: str, chunks: int, chunk_bytes: int) -> RoundTrips:
     data = _data(chunks, chunk_bytes)
     with zarr.config.set({"async.concurrency": max(chunks, 10)}):
         return _measure(
-            uri, lambda s, array: array.__setitem__(slice(None), data), lambda s: _array(s, "big", chunks, chunk_bytes)
+            uri,
+            lambda s, array: array.__setitem__(slice(None), data),
+            lambda s: _array(s, "big", chunks, chunk_bytes),
+            inline_threshold=min(4 * MiB, chunk_bytes // 2),  # every chunk goes to GridFS
         )
 
 
