@@ -150,6 +150,8 @@ class Connection:
         # Not at exit: the clients module's own exit hook closes them, waiting.
         weakref.finalize(self, self._clients.close, None).atexit = False
         self._capabilities: Capabilities | None = None
+        # The Database of the client used last (clients are per loop; most stores use one loop).
+        self._database: tuple[Any, Any] | None = None
 
     def _in_process(self) -> bool:
         if self._given_client is not None:
@@ -191,7 +193,12 @@ class Connection:
             return _facade(self._given_client[self.database_name])
         if self._in_process():
             return _facade(mongomock_server(urlsplit(self.uri or "").netloc)[self.database_name])
-        return self._clients.for_running_loop()[self.database_name]
+        client = self._clients.for_running_loop()
+        # One Database per client: building one per key cost measurable CPU.
+        cached = self._database
+        if cached is None or cached[0] is not client:
+            cached = self._database = (client, client[self.database_name])
+        return cached[1]
 
     def _new_client(self) -> Any:
         from pymongo import AsyncMongoClient

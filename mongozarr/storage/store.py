@@ -395,7 +395,7 @@ class MongoStore(SyncMethods, Store):
         if meta is None:
             node = guess_node(key, self._state.arrays)
             if len(data) > self.inline_threshold:
-                await self._chunks.write(db, key, node, data)
+                await self._batches.write_large_chunk(key, node, data)
             else:
                 await self._batches.write_small_chunk(key, node, data)
             return
