@@ -70,7 +70,7 @@ class Coalescer(Generic[K]):
         self._fill = fill
         self._pending: dict[K, tuple[list[Any], list[asyncio.Future[Any]]]] = {}
         self._scheduled = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._batches: dict[asyncio.Task[None], dict[K, tuple[list[Any], list[asyncio.Future[Any]]]]] = {}
         # Traffic flows while a batch is in flight or callers of a delivered one are
         # not back yet; a hold that expires counts those as gone.
         self._in_flight = 0
@@ -109,7 +109,31 @@ class Coalescer(Generic[K]):
                 # What else arrives in this turn joins.
                 self._scheduled = True
                 loop.call_soon(self._flush)
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            self._abandon(item, future)
+            raise
+
+    def _abandon(self, item: K, future: asyncio.Future[Any]) -> None:
+        """A caller was cancelled: drop its request, and cancel a batch nobody waits for any more.
+
+        Without this a cancelled copy (Ctrl-C) would leave batch tasks running
+        after their callers are gone, to be destroyed pending when the loop ends.
+        """
+        pending = self._pending.get(item)
+        if pending is not None and future in pending[1]:
+            index = pending[1].index(future)
+            del pending[0][index], pending[1][index]
+            if not pending[1]:
+                del self._pending[item]
+            return
+        for task, batch in self._batches.items():
+            waiters = [waiter for _, batch_waiters in batch.values() for waiter in batch_waiters]
+            if future in waiters:
+                if all(waiter.done() for waiter in waiters):
+                    task.cancel()
+                return
 
     def _holding(self, size: int) -> bool:
         """Whether the pending requests wait for more: traffic flows and the batch is not filled."""
@@ -145,9 +169,13 @@ class Coalescer(Generic[K]):
         for start in range(0, len(items), size):
             # In flight from now: requests of the next turns wait for it to fill.
             self._in_flight += 1
-            task = asyncio.get_running_loop().create_task(self._serve(dict(items[start : start + size])))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            batch = dict(items[start : start + size])
+            task = asyncio.get_running_loop().create_task(self._serve(batch))
+            self._batches[task] = batch
+            task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._batches.pop(task, None)
 
     async def _serve(self, batch: dict[K, tuple[list[Any], list[asyncio.Future[Any]]]]) -> None:
         self.batches += 1

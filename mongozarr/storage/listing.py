@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from mongozarr.documents import metadata_names, render_metadata
-from mongozarr.layout import dir_prefixes, key_of, prefix_regex, strictly_below, subtree
+from mongozarr.layout import dir_prefixes, in_batches, key_of, prefix_regex, strictly_below, subtree
 from mongozarr.storage.chunks.collection import ChunkCollection
 from mongozarr.storage.node_reads import NAMES_PROJECTION
 from mongozarr.storage.walk_snapshots import WalkClock, WalkSnapshot, depth_of
@@ -135,9 +135,9 @@ class Listing:
         try:
             parents = snapshot.parents_at(depth - 1)
             docs = []
-            if parents:
-                query = {"parent": {"$in": parents}}
-                docs = await db[self.nodes_name].find(query, batch_size=_FIND_BATCH).to_list()
+            for batch in in_batches(parents):
+                query = {"parent": {"$in": list(batch)}}
+                docs += await db[self.nodes_name].find(query, batch_size=_FIND_BATCH).to_list()
             snapshot.add_level(depth, docs)
         finally:
             snapshot.pending.pop(depth, None)
@@ -167,8 +167,9 @@ class Listing:
         if v2_ids:
             with_attributes = {
                 d["_id"]
+                for batch in in_batches(v2_ids)
                 for d in await nodes.find(
-                    {"_id": {"$in": v2_ids}, "attributes": {"$exists": True}}, {"_id": 1}
+                    {"_id": {"$in": list(batch)}, "attributes": {"$exists": True}}, {"_id": 1}
                 ).to_list()
             }
             for doc in docs:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mongozarr.layout import KEYS_PER_QUERY
 from mongozarr.storage.batching import Coalescer, PerLoop
 from mongozarr.storage.node_reads import Handout, Read, fetch_nodes
 
@@ -25,7 +26,7 @@ __all__ = ["StoreBatches"]
 
 # Replies are cut at 16 MiB by MongoDB; size batches to fit one.
 _REPLY_BYTES = 16 * 1024 * 1024
-_MAX_KEYS_PER_QUERY = 1000
+_MAX_KEYS_PER_QUERY = KEYS_PER_QUERY  # every server takes an $in this long
 
 
 @dataclass

@@ -21,6 +21,17 @@ from zarr.core.buffer import cpu
 
 from mongozarr.layout import Layout
 from mongozarr.monitoring import monitored_store
+from mongozarr.storage import batching
+
+
+@pytest.fixture(autouse=True)
+def _patient_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The tail of a batch waits about one round trip for callers still decoding
+    # in zarr's worker threads. On a loaded test machine a decode can outlast
+    # that, which would split a batch: these tests count batches, not time, so
+    # the hold is made long enough that load cannot change the count.
+    monkeypatch.setattr(batching, "_MIN_LINGER", 0.5)
+    monkeypatch.setattr(batching, "_MAX_LINGER", 1.0)
 
 # shape, chunks, shards (None: unsharded); the store keys are chunks or shards.
 _SHAPES: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...] | None]] = {

@@ -96,3 +96,30 @@ def test_batched_reads_of_missing_and_present_chunks(store_uri: str) -> None:
     expected = np.full(40, -1, dtype="i2")
     expected[8:20] = 7
     np.testing.assert_array_equal(zarr.open_array(MongoStore(store_uri), path="a")[:], expected)
+
+
+async def test_a_batch_whose_callers_are_all_cancelled_is_cancelled_too() -> None:
+    started, cancelled = asyncio.Event(), asyncio.Event()
+    seen: list[list[str]] = []
+
+    async def run(items: dict[str, object]) -> dict[str, object]:
+        seen.append(list(items))
+        if len(seen) == 1:
+            started.set()
+            try:
+                await asyncio.Event().wait()  # a batch in flight until cancelled
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+        return {item: item for item in items}
+
+    coalescer = Coalescer(run, lambda: 10)
+    first = [asyncio.create_task(coalescer.submit(x)) for x in "ab"]
+    await started.wait()
+    first[0].cancel()
+    await asyncio.sleep(0)  # one loop turn: a neighbour still waits, the batch goes on
+    assert not cancelled.is_set()
+    first[1].cancel()
+    await cancelled.wait()  # nobody waits any more: the batch is cancelled, not left pending
+    await asyncio.gather(*first, return_exceptions=True)
+    assert await coalescer.submit("c") == "c"  # the next batch works

@@ -20,7 +20,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from mongozarr.layout import Layout
+from mongozarr.layout import Layout, in_batches
 
 __all__ = ["GRIDFS_CHUNK_BYTES", "GridFSFiles", "PieceFetcher", "Span"]
 
@@ -116,8 +116,10 @@ class GridFSFiles:
         """Delete files (files documents first, as the spec asks)."""
         if not file_ids:
             return
-        await db[self.files_name].delete_many({"_id": {"$in": file_ids}})
-        await db[self.chunks_name].delete_many({"files_id": {"$in": file_ids}})
+        for batch in in_batches(file_ids):
+            await db[self.files_name].delete_many({"_id": {"$in": list(batch)}})
+        for batch in in_batches(file_ids):
+            await db[self.chunks_name].delete_many({"files_id": {"$in": list(batch)}})
 
     async def clear(self, db: Any) -> None:
         """Delete every file of the bucket."""
