@@ -9,9 +9,30 @@ orphan when no chunk document points to it and it is older than ``grace``
 (its ObjectId carries its creation time), so uploads in flight are left alone.
 
 It also reports what it cannot repair without a human: chunk documents whose
-GridFS data is gone (the bytes are lost; reading them raises
-:class:`~mongozarr.errors.ChunkDataError`) and node documents zarr cannot read
+GridFS data or external (S3) object is gone (the bytes are lost; reading them
+raises :class:`~mongozarr.errors.ChunkDataError`; ``repair`` leaves their
+documents, so the loss stays visible) and node documents zarr cannot read
 (see :func:`mongozarr.documents.node_problem`).
+
+Memory is bounded by the reply batch, not the store: the GridFS check is a
+merge join of three streams sorted by file id (chunk pointers, files
+documents, piece groups), and external objects are looked up a batch at a time.
+
+Why no "pending upload" marker on the chunk document. Recording the new file
+id on the chunk document before the upload (so that a pending, unreferenced
+file is "in flight" and an unmarked one an orphan at any age) was considered
+and not done: (1) it gives fsck no liveness. A writer killed after setting the
+marker leaves the same marker as a live, slow one, so a marked file still has
+to be judged by its age, against the same ``grace``; the marker only moves the
+timestamp fsck reads from the ObjectId to the document. (2) It adds one write
+round trip to every GridFS chunk write (DESIGN: at most N/C + 2 round trips)
+and, for a new chunk, needs a chunk document before its bytes exist, which
+``exists``/``list`` would then report. (3) The one hazard left, a writer that
+stays between upload and pointer swap for longer than ``grace`` (a process
+stopped for ten minutes), is not closed by a marker either: only a lease with
+a heartbeat could. The safety rule therefore stays: ``grace`` must exceed the
+longest upload-to-swap time of any live writer; ``grace=0`` is for stores no
+one writes to (``tests/faults/test_repair_faults.py`` shows both sides).
 """
 
 from __future__ import annotations
