@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
+from pymongo.errors import ConnectionFailure
 from zarr.core.sync import sync
 
 from mongozarr.coordination.links import dangling_links_async
@@ -52,6 +53,7 @@ from mongozarr.layout import EXTERNAL, GRIDFS_ID, PENDING_APPENDS, Layout
 from mongozarr.maintenance.usage import disk_usage_async
 from mongozarr.storage.chunks.external import open_chunk_store
 from mongozarr.storage.chunks.gridfs import GridFSFiles
+from mongozarr.storage.faults import fault
 
 if TYPE_CHECKING:
     from mongozarr.storage.store import MongoStore
@@ -153,10 +155,18 @@ async def fsck_async(
         store.check_writable()
     if grace < 0:
         raise ValueError(f"grace must be at least 0 seconds, got {grace}")
+    try:
+        return await _fsck(store, repair, grace, progress or (lambda event: None))
+    except ConnectionFailure as exc:
+        raise fault(exc, "fsck", write=False) from exc
+
+
+async def _fsck(
+    store: MongoStore, repair: bool, grace: float, emit: Callable[[FsckEvent], None]
+) -> FsckReport:
     report = FsckReport()
     db = store.database()
     layout = store.layout
-    emit = progress or (lambda event: None)
     cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=grace)
 
     def settled(file_id: object) -> bool:
@@ -194,7 +204,11 @@ async def fsck_async(
     report.dangling_links = [(link.source, link.relation, link.target) for link in await dangling_links_async(store)]
 
     if repair:
-        await _remove_orphans(store, report, emit)
+        try:
+            await _remove_orphans(store, report, emit)
+        except ConnectionFailure as exc:
+            # Some orphans may be gone and others not: a re-run finishes the job.
+            raise fault(exc, "fsck repair", write=True) from exc
     return report
 
 
