@@ -72,7 +72,7 @@ class _Collection:
         odd = "$not" in str(query)  # the ids that are not ObjectIds: there are none
         return _Cursor(iter(()) if odd else self.store.docs(self.name), batch_size)
 
-    async def aggregate(self, pipeline: list[dict[str, Any]], batchSize: int = 101) -> _Cursor:  # noqa: N803
+    async def aggregate(self, pipeline: list[dict[str, Any]], batchSize: int = 101) -> _Cursor:
         odd = "$not" in str(pipeline)
         return _Cursor(iter(()) if odd else ({"_id": file_id} for file_id in self.store.files()), batchSize)
 

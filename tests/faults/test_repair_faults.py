@@ -19,7 +19,13 @@ import pytest
 import zarr
 from bson import ObjectId
 
-from mongozarr import MongoStore, ServerUnavailableError, WriteOutcomeUnknownError, delete_node, link
+from mongozarr import (
+    MongoStore,
+    ServerUnavailableError,
+    WriteOutcomeUnknownError,
+    delete_node,
+    link,
+)
 from mongozarr.maintenance.fsck import fsck
 from tests import raw
 from tests.faults.proxy import FaultProxy

@@ -11,6 +11,7 @@ from mongozarr.maintenance.fsck import FsckEvent, fsck
 from mongozarr.storage import open_store
 from tests import raw
 
+
 def _array(uri: str, s3_url: str) -> zarr.Array:
     store = MongoStore(uri, chunks=s3_url)
     arr = zarr.open_group(store=store, mode="w").create_array("img", shape=(4, 8), chunks=(1, 8), dtype="f8")
