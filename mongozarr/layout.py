@@ -14,14 +14,16 @@ collection prefix ``P`` keeps its data in:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from mongozarr.documents import METADATA_NAMES, has_unsafe_segment
 
 __all__ = [
     "EXTERNAL",
     "GRIDFS_ID",
+    "KEYS_PER_QUERY",
     "LINKS",
     "PENDING_APPENDS",
     "Layout",
@@ -30,6 +32,7 @@ __all__ = [
     "check_prefix",
     "dir_prefixes",
     "guess_node",
+    "in_batches",
     "key_of",
     "metadata_key",
     "prefix_regex",
@@ -38,12 +41,24 @@ __all__ = [
     "subtree",
 ]
 
+T = TypeVar("T")
+
 # Fields of chunk documents.
 GRIDFS_ID = "gridfs_id"
 EXTERNAL = "external"
 # Fields of node documents written by coordination (links, appends).
 LINKS = "links"
 PENDING_APPENDS = "pending_appends"
+# The most values one `$in` carries. MongoDB takes any number that fits 16 MiB,
+# but mongoeco (the local server and the wire tier) nests `$in` into an
+# expression tree it refuses deeper than 1000: beyond about 495 values.
+KEYS_PER_QUERY = 400
+
+
+def in_batches(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """``values`` in slices small enough for one ``$in`` on every server."""
+    for start in range(0, len(values), KEYS_PER_QUERY):
+        yield values[start : start + KEYS_PER_QUERY]
 
 
 _PREFIX = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -382,12 +382,13 @@ def to_mongo_update(ops: dict[str, Any]) -> dict[str, Any]:
     return update
 
 
-def check_update_size(update: dict[str, Any], what: str) -> None:
-    """Raise before writing if an update's values cannot fit a node document.
+def check_update_size(update: dict[str, Any], what: str) -> int:
+    """Raise before writing if an update's values cannot fit a node document; else their size.
 
     An update carrying more than MongoDB's 16 MiB document limit can never
     apply; the error names the largest attribute. Values nesting deeper than
-    MongoDB allows at their path are refused too.
+    MongoDB allows at their path are refused too. The bytes the update
+    carries are returned, to bound the document it grows.
     """
     largest, largest_size, total = "", 0, 0
     for op, fields in update.items():
@@ -409,6 +410,7 @@ def check_update_size(update: dict[str, Any], what: str) -> None:
             f"{what}: the update carries {total / 2**20:.1f} MiB, over MongoDB's 16 MiB document "
             f"limit; its largest value is attribute {largest!r} ({largest_size / 2**20:.1f} MiB)"
         )
+    return total
 
 
 def _stored_nesting(op: str, operand: Any) -> int:

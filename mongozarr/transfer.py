@@ -49,12 +49,13 @@ from typing import Any, Literal
 
 from zarr.abc.store import Store
 from zarr.core.buffer import default_buffer_prototype
-from zarr.core.sync import sync
 from zarr.errors import ZarrUserWarning
 from zarr.storage import MemoryStore
 
 from mongozarr.documents import METADATA_NAMES
 from mongozarr.errors import CopyError, NodeNotFoundError
+from mongozarr.interruptible import run_interruptible
+from mongozarr.layout import in_batches
 from mongozarr.storage.store import MongoStore
 from mongozarr.storage.urls import OpenMode, open_store
 
@@ -71,8 +72,6 @@ __all__ = [
     "import_archive_async",
 ]
 
-#: Keys written to MongoDB (or got sizes of) per query.
-_BATCH = 1000
 _CONSOLIDATED_V2 = ".zmetadata"
 DEFAULT_CONCURRENCY = 16
 _MONGO_URL_SCHEMES = ("mongodb://", "mongodb+srv://", "mongomock://")
@@ -195,7 +194,7 @@ def copy(
     --------
     copy_async : the same inside a running event loop.
     """
-    return sync(
+    return run_interruptible(
         copy_async(
             src,
             dst,
@@ -264,7 +263,7 @@ def export_archive(
     --------
     export_archive_async : the same inside a running event loop.
     """
-    return sync(
+    return run_interruptible(
         export_archive_async(
             src, archive, concurrency=concurrency, progress=progress, verify=verify,
             allow_empty=allow_empty,
@@ -331,7 +330,7 @@ def import_archive(
     --------
     import_archive_async : the same inside a running event loop.
     """
-    return sync(
+    return run_interruptible(
         import_archive_async(
             src, dst, concurrency=concurrency, progress=progress, verify=verify, resume=resume,
             allow_empty=allow_empty,
@@ -644,9 +643,8 @@ async def _sizes(store: Store, keys: list[str], concurrency: int) -> dict[str, i
         # WrapperStore is asked key by key: zarr offers no public way to unwrap.)
         collection = store.database()[store.layout.chunks]
         found: dict[str, int] = {}
-        for start in range(0, len(keys), _BATCH):
-            batch = keys[start : start + _BATCH]
-            docs = await collection.find({"_id": {"$in": batch}}, {"size": 1}).to_list()
+        for batch in in_batches(keys):
+            docs = await collection.find({"_id": {"$in": list(batch)}}, {"size": 1}).to_list()
             found.update((doc["_id"], int(doc["size"])) for doc in docs)
         return found
     return await _sizes_one_by_one(store, keys, concurrency)

@@ -40,6 +40,7 @@ __all__ = [
     "EXIT_CODES_HELP",
     "NOT_FOUND",
     "USAGE_ERROR",
+    "attribute_lines",
     "cli_errors",
     "console",
     "copy_progress",
@@ -63,9 +64,9 @@ NOT_FOUND = 3
 CONFLICT = 4
 CONNECTION_ERROR = 5
 EXIT_CODES_HELP = (
-    "Exit codes: 0 done, 1 interrupted or unexpected error, 2 usage or input mistake, "
+    "Exit codes: 0 done, 1 unexpected error, 2 usage or input mistake, "
     "3 node or attribute not found, 4 conflict (version changed, lease held), "
-    "5 cannot reach or lost the server."
+    "5 cannot reach or lost the server, 130 interrupted (Ctrl-C)."
 )
 _CELL = 60
 
@@ -155,6 +156,11 @@ def node_summary(node: zarr.Array | zarr.Group) -> dict[str, Any]:
     return out
 
 
+def attribute_lines(attributes: dict[str, Any]) -> str:
+    """One ``@key value`` line per attribute, each value cut to fit: a cell that wraps by attribute."""
+    return "\n".join(f"[dim]@{escape(key)}[/] {escape(short(value))}" for key, value in attributes.items())
+
+
 def node_table(rows: Iterable[dict[str, Any]], title: str | None = None) -> Table | str:
     """A table of node summaries (or a dim note when there are none)."""
     table = Table("path", "type", "shape", "data type", "attributes", title=title)
@@ -166,7 +172,7 @@ def node_table(rows: Iterable[dict[str, Any]], title: str | None = None) -> Tabl
             row["node_type"],
             "" if "shape" not in row else escape(str(tuple(row["shape"]))),
             escape(row.get("data_type", "")),
-            escape(short(row["attributes"])) if row["attributes"] else "",
+            attribute_lines(row["attributes"]),
         )
     return table if count else "[dim](no nodes)[/]"
 

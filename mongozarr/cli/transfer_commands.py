@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -17,9 +19,38 @@ from mongozarr.cli.options import (
 )
 from mongozarr.cli.rendering import cli_errors, copy_progress, print_report
 from mongozarr.cli.target import open_store
-from mongozarr.transfer import DEFAULT_CONCURRENCY, copy, export_archive, import_archive
+from mongozarr.transfer import DEFAULT_CONCURRENCY, CopyEvent, copy, export_archive, import_archive
 
 __all__ = ["copy_command", "export_command", "import_command"]
+
+_RESUME = "run the same command again to resume: keys already copied are skipped"
+_AFRESH = "the archive is incomplete: run the same command again to write it afresh"
+
+
+class _Interrupt:
+    """Remembers how far a copy got, to say so in one line on Ctrl-C."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.total: int | None = None
+
+    def watch(self, show: Callable[[CopyEvent], None] | None) -> Callable[[CopyEvent], None]:
+        def record(event: CopyEvent) -> None:
+            self.done, self.total = event.done, event.total
+            if show is not None:
+                show(event)
+
+        return record
+
+    @contextmanager
+    def reported(self, hint: str) -> Iterator[None]:
+        # The library has cancelled the copy and waited for it to unwind: one line, exit 130.
+        try:
+            yield
+        except KeyboardInterrupt:
+            total = "?" if self.total is None else self.total
+            typer.echo(f"interrupted after {self.done} of {total} keys; {hint}", err=True)
+            raise typer.Exit(130) from None
 
 
 def copy_command(
@@ -34,9 +65,11 @@ def copy_command(
     ] = True,
 ) -> None:
     """Copy a zarr hierarchy between stores, resuming an interrupted copy."""
-    with cli_errors(), copy_progress(progress) as show:
+    interrupt = _Interrupt()
+    with interrupt.reported(_RESUME if resume else "run the same command again"), cli_errors(), \
+            copy_progress(progress) as show:
         report = copy(
-            src, dst, concurrency=concurrency, progress=show, verify=verify, resume=resume,
+            src, dst, concurrency=concurrency, progress=interrupt.watch(show), verify=verify, resume=resume,
             allow_empty=allow_empty,
         )
     print_report(report)
@@ -53,9 +86,11 @@ def export_command(
     allow_empty: AllowEmptyOption = False,
 ) -> None:
     """Write a static archive with consolidated metadata (zarr at rest)."""
-    with cli_errors(), copy_progress(progress) as show:
+    interrupt = _Interrupt()
+    with interrupt.reported(_AFRESH), cli_errors(), copy_progress(progress) as show:
         report = export_archive(
-            src, archive, concurrency=concurrency, progress=show, verify=verify, allow_empty=allow_empty
+            src, archive, concurrency=concurrency, progress=interrupt.watch(show), verify=verify,
+            allow_empty=allow_empty,
         )
     print_report(report)
 
@@ -72,8 +107,10 @@ def import_command(
     """Bring a hierarchy into MongoDB, where its metadata becomes queryable."""
     with cli_errors():
         store = open_store(uri, prefix)
-    with cli_errors(), copy_progress(progress) as show:
+    interrupt = _Interrupt()
+    with interrupt.reported(_RESUME), cli_errors(), copy_progress(progress) as show:
         report = import_archive(
-            src, store, concurrency=concurrency, progress=show, verify=verify, allow_empty=allow_empty
+            src, store, concurrency=concurrency, progress=interrupt.watch(show), verify=verify,
+            allow_empty=allow_empty,
         )
     print_report(report)

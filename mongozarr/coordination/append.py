@@ -60,6 +60,7 @@ from mongozarr.coordination.lease import DEFAULT_TTL, lease_async
 from mongozarr.documents import bump_version, decode_value, render_metadata
 from mongozarr.errors import NodeNotFoundError, NotAnArrayError
 from mongozarr.layout import PENDING_APPENDS
+from mongozarr.storage.faults import reading, writing
 from mongozarr.storage.store import MongoStore
 
 if TYPE_CHECKING:
@@ -155,6 +156,7 @@ def append(
     return sync(append_async(array.async_array, data, axis, lease_ttl=lease_ttl, chunk_wait=chunk_wait))
 
 
+@writing
 async def append_async(
     array: AsyncArray[Any],
     data: npt.ArrayLike,
@@ -363,6 +365,7 @@ async def _complete(store: MongoStore, path: str, record_id: str) -> None:
     )
 
 
+@reading
 async def incomplete_appends_async(store: MongoStore, path: str) -> list[AppendRegion]:
     """Async form of :func:`incomplete_appends`."""
     path = path.strip("/")
@@ -392,6 +395,7 @@ def incomplete_appends(store: MongoStore, path: str) -> list[AppendRegion]:
     return sync(incomplete_appends_async(store, path))
 
 
+@writing
 async def forget_append_async(store: MongoStore, path: str, record_id: str) -> bool:
     """Async form of :func:`forget_append`."""
     store.check_writable()

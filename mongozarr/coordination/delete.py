@@ -18,6 +18,7 @@ from zarr.core.sync import sync
 from mongozarr.coordination.links import Link, unlink_async
 from mongozarr.errors import NodeNotFoundError
 from mongozarr.layout import LINKS, prefix_regex, subtree
+from mongozarr.storage.faults import writing
 
 if TYPE_CHECKING:
     from mongozarr.storage.store import MongoStore
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["delete_node", "delete_node_async"]
 
 
+@writing
 async def delete_node_async(
     store: MongoStore, path: str, *, links: Literal["remove", "keep"] = "remove"
 ) -> list[Link]:

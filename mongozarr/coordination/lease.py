@@ -38,6 +38,7 @@ from pymongo.errors import DuplicateKeyError
 from zarr.core.sync import sync
 
 from mongozarr.errors import LeaseLost, LeaseTimeout
+from mongozarr.storage.faults import reading, writing
 
 if TYPE_CHECKING:
     from mongozarr.storage.store import MongoStore
@@ -77,6 +78,7 @@ class Lease:
     expires_at: datetime.datetime
     ttl: float
 
+    @writing
     async def renew_async(self, ttl: float | None = None) -> None:
         """Async form of :meth:`renew`."""
         self.store.check_writable()
@@ -101,6 +103,7 @@ class Lease:
         """
         sync(self.renew_async(ttl))
 
+    @writing
     async def release_async(self) -> bool:
         """Async form of :meth:`release`."""
         self.store.check_writable()
@@ -144,6 +147,7 @@ def _new_token() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"
 
 
+@writing
 async def _try_acquire(store: MongoStore, name: str, ttl: float) -> Lease | None:
     """One attempt: the lease if it was free or expired, else None."""
     if ttl <= 0:
@@ -256,6 +260,7 @@ def lease(
         held.release()
 
 
+@reading
 async def lease_status_async(store: MongoStore, name: str) -> dict[str, Any] | None:
     """Async form of :func:`lease_status`."""
     return await _locks(store).find_one({"_id": name})

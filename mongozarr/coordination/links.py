@@ -29,7 +29,8 @@ from zarr.core.sync import sync
 
 from mongozarr.documents import bump_version
 from mongozarr.errors import NodeNotFoundError
-from mongozarr.layout import LINKS, subtree
+from mongozarr.layout import LINKS, in_batches, subtree
+from mongozarr.storage.faults import reading, writing
 
 if TYPE_CHECKING:
     from mongozarr.storage.store import MongoStore
@@ -87,6 +88,7 @@ async def _ensure_index(store: MongoStore, nodes: Any) -> None:
         _INDEXED.add(token)
 
 
+@writing
 async def link_async(store: MongoStore, source: str, target: str, relation: str = "labels") -> bool:
     """Async form of :func:`link`."""
     store.check_writable()
@@ -129,6 +131,7 @@ def link(store: MongoStore, source: str, target: str, relation: str = "labels") 
     return sync(link_async(store, source, target, relation))
 
 
+@writing
 async def unlink_async(store: MongoStore, source: str, target: str, relation: str = "labels") -> bool:
     """Async form of :func:`unlink`."""
     store.check_writable()
@@ -144,6 +147,7 @@ def unlink(store: MongoStore, source: str, target: str, relation: str = "labels"
     return sync(unlink_async(store, source, target, relation))
 
 
+@reading
 async def links_async(store: MongoStore, source: str, relation: str | None = None) -> list[Link]:
     """Async form of :func:`links`."""
     doc = await store.nodes().find_one({"_id": _path(source)}, {LINKS: 1})
@@ -163,6 +167,7 @@ def links(store: MongoStore, source: str, relation: str | None = None) -> list[L
     return sync(links_async(store, source, relation))
 
 
+@reading
 async def backlinks_async(store: MongoStore, target: str, relation: str | None = None) -> list[Link]:
     """Async form of :func:`backlinks`."""
     target = _path(target)
@@ -182,6 +187,7 @@ def backlinks(store: MongoStore, target: str, relation: str | None = None) -> li
     return sync(backlinks_async(store, target, relation))
 
 
+@reading
 async def resolve_async(
     store: MongoStore, path: str, relation: str | None = None, depth: int | None = None
 ) -> list[str]:
@@ -193,8 +199,11 @@ async def resolve_async(
     frontier = [start]
     level = 0
     while frontier and (depth is None or level < depth):
-        docs = await nodes.find({"_id": {"$in": frontier}}, {LINKS: 1}).to_list()
-        by_id = {doc["_id"]: _links_of(doc) for doc in docs}
+        by_id = {
+            doc["_id"]: _links_of(doc)
+            for batch in in_batches(frontier)
+            for doc in await nodes.find({"_id": {"$in": list(batch)}}, {LINKS: 1}).to_list()
+        }
         next_frontier = []
         for source in frontier:  # keep breadth-first, registration order
             for lk in by_id.get(source, []):
@@ -225,6 +234,7 @@ def resolve(store: MongoStore, path: str, relation: str | None = None, depth: in
     return sync(resolve_async(store, path, relation, depth))
 
 
+@reading
 async def dangling_links_async(store: MongoStore, under: str | None = None) -> list[Link]:
     """Async form of :func:`dangling_links`."""
     nodes = store.nodes()
@@ -232,7 +242,11 @@ async def dangling_links_async(store: MongoStore, under: str | None = None) -> l
     docs = await nodes.find({**scope, f"{LINKS}.0": {"$exists": True}}, {LINKS: 1}).to_list()
     all_links = [lk for doc in docs for lk in _links_of(doc)]
     targets = sorted({lk.target for lk in all_links})
-    present = {d["_id"] for d in await nodes.find({"_id": {"$in": targets}}, {"_id": 1}).to_list()}
+    present = {
+        d["_id"]
+        for batch in in_batches(targets)
+        for d in await nodes.find({"_id": {"$in": list(batch)}}, {"_id": 1}).to_list()
+    }
     return sorted(lk for lk in all_links if lk.target not in present)
 
 
@@ -241,6 +255,7 @@ def dangling_links(store: MongoStore, under: str | None = None) -> list[Link]:
     return sync(dangling_links_async(store, under))
 
 
+@writing
 async def unlink_dangling_async(store: MongoStore, under: str | None = None) -> list[Link]:
     """Async form of :func:`unlink_dangling`."""
     store.check_writable()

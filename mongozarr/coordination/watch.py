@@ -40,8 +40,9 @@ from pymongo.errors import OperationFailure
 from zarr.core.sync import sync
 
 from mongozarr.documents import decode_value, json_equal, unescape_key
-from mongozarr.layout import subtree
+from mongozarr.layout import in_batches, subtree
 from mongozarr.query import to_mongo_filter
+from mongozarr.storage.faults import reading
 
 if TYPE_CHECKING:
     from mongozarr.storage.store import MongoStore
@@ -148,7 +149,11 @@ class _Poller:
         gone = [path for path in self.known if path not in now]
         fresh = {}
         if moved or gone:
-            fresh = {doc["_id"]: doc for doc in await nodes.find({"_id": {"$in": moved + gone}}).to_list()}
+            fresh = {
+                doc["_id"]: doc
+                for batch in in_batches(moved + gone)
+                for doc in await nodes.find({"_id": {"$in": list(batch)}}).to_list()
+            }
         events = []
         for path in sorted(moved + gone):
             doc = fresh.get(path)
@@ -302,6 +307,7 @@ class AsyncWatch:
         self._pending: deque[ChangeEvent] = deque()
         self._source: _Poller | _Stream | None = None
 
+    @reading
     async def open_async(self) -> Self:
         """Take the baseline: open the change stream, or read the scope to poll against."""
         await self._opened()
@@ -324,6 +330,7 @@ class AsyncWatch:
             raise RuntimeError("the watch is not open yet: await it or enter it first")
         return "stream" if isinstance(self._source, _Stream) else "poll"
 
+    @reading
     async def poll_async(self) -> list[ChangeEvent]:
         """The events since the last call, without waiting (a stream waits briefly)."""
         source = await self._opened()

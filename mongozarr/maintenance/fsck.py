@@ -49,7 +49,7 @@ from zarr.core.sync import sync
 
 from mongozarr.coordination.links import dangling_links_async
 from mongozarr.documents import node_problem
-from mongozarr.layout import EXTERNAL, GRIDFS_ID, PENDING_APPENDS, Layout
+from mongozarr.layout import EXTERNAL, GRIDFS_ID, PENDING_APPENDS, Layout, in_batches
 from mongozarr.maintenance.usage import disk_usage_async
 from mongozarr.storage.chunks.external import open_chunk_store
 from mongozarr.storage.chunks.gridfs import GridFSFiles
@@ -62,7 +62,7 @@ __all__ = ["DEFAULT_GRACE", "FsckEvent", "FsckReport", "fsck", "fsck_async"]
 
 # Older than this, an unreferenced GridFS file cannot be an upload in flight.
 DEFAULT_GRACE = 600.0
-# Ids held at once per stream (one reply batch), and orphans re-checked per query.
+# Ids held at once per stream (one reply batch); ``$in`` lists are shorter (layout.in_batches).
 _BATCH = 1000
 # Existence requests to the external chunk store in flight at once.
 _HEADS_AT_ONCE = 16
@@ -359,15 +359,13 @@ async def _remove_orphans(store: MongoStore, report: FsckReport, emit: Callable[
     db = store.database()
     # Checked again just before removal: a pointer swap may have claimed one since the scan.
     orphans: list[ObjectId] = []
-    for start in range(0, len(report.orphan_files), _BATCH):
-        batch = report.orphan_files[start : start + _BATCH]
+    for batch in in_batches(report.orphan_files):
         claimed = {doc[GRIDFS_ID] async for doc in db[store.layout.chunks].find(
             {GRIDFS_ID: {"$in": batch}}, {GRIDFS_ID: 1})}
         orphans.extend(file_id for file_id in batch if file_id not in claimed)
     # The bucket's own delete: files documents first, as the GridFS specification asks.
-    doomed = [*orphans, *report.orphan_pieces]
-    for start in range(0, len(doomed), _BATCH):
-        await GridFSFiles(store.layout).delete(db, doomed[start : start + _BATCH])
+    for batch in in_batches([*orphans, *report.orphan_pieces]):
+        await GridFSFiles(store.layout).delete(db, list(batch))
     emit(FsckEvent("repair", len(orphans) + len(report.orphan_pieces)))
     report.repaired = True
 

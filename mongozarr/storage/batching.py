@@ -1,9 +1,19 @@
 """Coalesce concurrent requests into one database round trip.
 
 zarr calls a store once per chunk and keeps up to ``async.concurrency``
-calls in flight. Against a database every call is a round trip, so the
-requests that arrive in the same event-loop turn are gathered here and served
-by one batch call (``find({_id: {$in: ...}})``, one ``bulk_write``).
+calls in flight. Against a database every call is a round trip, so
+concurrent requests are gathered here and served by one batch call
+(``find({_id: {$in: ...}})``, one ``bulk_write``).
+
+When a batch is sent: from an idle coalescer, the requests of one event-loop
+turn go together (zarr starts its first ``async.concurrency`` calls in one
+turn). Once traffic flows that is not enough: zarr decodes (or encodes) each
+chunk in a worker thread while holding its concurrency slot, so callers come
+back one by one, in different loop turns, and a per-turn flush would send
+singletons. A coalescer given a ``fill`` target (zarr's concurrency) therefore
+holds requests, while a batch is in flight or was just delivered, until the
+batch reaches the target, and at most one :meth:`Coalescer.linger` (about one
+batch round trip: no longer than the round trip it saves) for the tail.
 
 A batch runs in its own task: cancelling one caller never cancels the batch
 its neighbours wait on, and a failure that belongs to one item is delivered to
@@ -26,49 +36,123 @@ T = TypeVar("T")
 #: submitted for it in order, and returns a result or an exception per item.
 BatchFunction = Callable[[dict[K, list[Any]]], Awaitable[dict[K, Any]]]
 
+# Bounds of the hold, in seconds. The floor covers a worker thread's decode on
+# a busy machine; the ceiling keeps a slow server from stalling a tail.
+_MIN_LINGER = 0.005
+_MAX_LINGER = 0.1
+
 
 class Coalescer(Generic[K]):
-    """Gathers ``submit`` calls made in one loop turn into batches of at most ``max_batch()``.
+    """Gathers concurrent ``submit`` calls into batches of at most ``max_batch()``.
 
     Bound to the event loop it is created on.
+
+    Parameters
+    ----------
+    run_batch
+        Serves one batch (see :data:`BatchFunction`).
+    max_batch
+        The largest batch, asked at each submit.
+    fill
+        The batch size worth waiting for while traffic flows (the callers'
+        concurrency); ``None``: each loop turn's requests go together.
     """
 
-    def __init__(self, run_batch: BatchFunction[K], max_batch: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        run_batch: BatchFunction[K],
+        max_batch: Callable[[], int],
+        *,
+        fill: Callable[[], int] | None = None,
+    ) -> None:
         self._run_batch = run_batch
         self._max_batch = max_batch
+        self._fill = fill
         self._pending: dict[K, tuple[list[Any], list[asyncio.Future[Any]]]] = {}
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
+        # Traffic flows while a batch is in flight or callers of a delivered one are
+        # not back yet; a hold that expires counts those as gone.
+        self._in_flight = 0
+        self._returning = 0
+        self._last_arrival = 0.0
+        self._hold: asyncio.TimerHandle | None = None
+        self._round_trip: float | None = None
         self.batches = 0
+
+    def linger(self) -> float:
+        """The longest a request is held for its batch to fill: about one batch round trip."""
+        if self._round_trip is None:
+            return _MIN_LINGER
+        return min(_MAX_LINGER, max(_MIN_LINGER, self._round_trip))
 
     async def submit(self, item: K, payload: Any = None) -> Any:
         """Queue ``item`` (with ``payload``) for the next batch and wait for its result."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if item in self._pending:
-            # The same item twice in one turn: one request, every payload kept in order.
+            # The same item twice before a flush: one request, every payload kept in order.
             payloads, waiters = self._pending[item]
             payloads.append(payload)
             waiters.append(future)
         else:
             self._pending[item] = ([payload], [future])
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
+        self._returning = max(0, self._returning - 1)
+        size = max(1, self._max_batch())
+        if len(self._pending) >= size:
+            self._flush()  # a full batch waits for nobody
+        elif not self._scheduled:
+            if self._holding(size):
+                self._last_arrival = loop.time()
+                self._arm_hold(loop)
+            else:
+                # What else arrives in this turn joins.
+                self._scheduled = True
+                loop.call_soon(self._flush)
         return await future
 
+    def _holding(self, size: int) -> bool:
+        """Whether the pending requests wait for more: traffic flows and the batch is not filled."""
+        if self._fill is None:
+            return False
+        flowing = self._in_flight > 0 or self._returning > 0
+        return flowing and len(self._pending) < min(size, max(1, self._fill()))
+
+    def _arm_hold(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Bound the wait for callers coming back; it starts once no batch is in flight."""
+        if self._hold is None and self._in_flight == 0 and self._pending:
+            self._hold = loop.call_at(self._last_arrival + self.linger(), self._hold_expired, loop)
+
+    def _hold_expired(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._hold = None
+        if loop.time() < self._last_arrival + self.linger():
+            # Callers still trickle in (zarr encodes in worker threads): wait on.
+            self._arm_hold(loop)
+            return
+        self._returning = 0
+        self._flush()
+
     def _flush(self) -> None:
-        pending, self._pending = self._pending, {}
+        if self._hold is not None:
+            self._hold.cancel()
+            self._hold = None
         self._scheduled = False
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
         items = list(pending.items())
         size = max(1, self._max_batch())
         for start in range(0, len(items), size):
+            # In flight from now: requests of the next turns wait for it to fill.
+            self._in_flight += 1
             task = asyncio.get_running_loop().create_task(self._serve(dict(items[start : start + size])))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, batch: dict[K, tuple[list[Any], list[asyncio.Future[Any]]]]) -> None:
         self.batches += 1
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             results = await self._run_batch({item: payloads for item, (payloads, _) in batch.items()})
         except BaseException as error:  # delivered to every waiter of this batch, never swallowed
@@ -79,15 +163,22 @@ class Coalescer(Generic[K]):
             if isinstance(error, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
                 raise
             return
+        finally:
+            self._in_flight -= 1
+        elapsed = loop.time() - started
+        self._round_trip = elapsed if self._round_trip is None else (self._round_trip + elapsed) / 2
         for item, (_, waiters) in batch.items():
             result = results.get(item)
             for waiter in waiters:
                 if waiter.done():  # the caller was cancelled
                     continue
+                self._returning += 1
                 if isinstance(result, BaseException):
                     waiter.set_exception(result)
                 else:
                     waiter.set_result(result)
+        self._last_arrival = max(self._last_arrival, loop.time())
+        self._arm_hold(loop)
 
 
 class PerLoop(Generic[T]):

@@ -65,6 +65,10 @@ class LoopClients:
     def for_running_loop(self) -> Any:
         """The client of the running event loop, created on first use."""
         loop = asyncio.get_running_loop()
+        # Fast path without the lock (called per store key): a dict read is atomic.
+        entry = self._entries.get(id(loop))
+        if entry is not None and entry[0]() is loop and self._pid == os.getpid():
+            return entry[1]
         with self._guard:
             if self._pid != os.getpid():
                 # A forked child must not reuse (or close) the parent's sockets.

@@ -63,12 +63,16 @@ class Capabilities:
         ``$changeStream`` (replica sets and sharded clusters).
     transactions
         Multi-document transactions (replica sets 4.0+, sharded 4.2+).
+    size_expressions
+        ``$bsonSize`` in query expressions (MongoDB 4.4+), to bound a
+        document's size in the filter of the update that grows it.
     """
 
     pipeline_updates: bool
     server_clock: bool
     change_streams: bool
     transactions: bool
+    size_expressions: bool = False
 
     @classmethod
     def from_hello(cls, hello: dict[str, Any]) -> Capabilities:
@@ -81,13 +85,14 @@ class Capabilities:
             server_clock=wire >= 8,
             change_streams=replicated and wire >= 6,
             transactions=replicated and sessions and wire >= (8 if hello.get("msg") == "isdbgrid" else 7),
+            size_expressions=wire >= 9,
         )
 
 
 # mongomock runs in this process: no pipelines, no $$NOW (its clock is ours),
-# no change streams, no transactions.
+# no change streams, no transactions, no $bsonSize.
 IN_PROCESS_CAPABILITIES = Capabilities(
-    pipeline_updates=False, server_clock=False, change_streams=False, transactions=False
+    pipeline_updates=False, server_clock=False, change_streams=False, transactions=False, size_expressions=False
 )
 
 
@@ -145,6 +150,8 @@ class Connection:
         # Not at exit: the clients module's own exit hook closes them, waiting.
         weakref.finalize(self, self._clients.close, None).atexit = False
         self._capabilities: Capabilities | None = None
+        # The Database of the client used last (clients are per loop; most stores use one loop).
+        self._database: tuple[Any, Any] | None = None
 
     def _in_process(self) -> bool:
         if self._given_client is not None:
@@ -186,7 +193,12 @@ class Connection:
             return _facade(self._given_client[self.database_name])
         if self._in_process():
             return _facade(mongomock_server(urlsplit(self.uri or "").netloc)[self.database_name])
-        return self._clients.for_running_loop()[self.database_name]
+        client = self._clients.for_running_loop()
+        # One Database per client: building one per key cost measurable CPU.
+        cached = self._database
+        if cached is None or cached[0] is not client:
+            cached = self._database = (client, client[self.database_name])
+        return cached[1]
 
     def _new_client(self) -> Any:
         from pymongo import AsyncMongoClient

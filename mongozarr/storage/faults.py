@@ -43,34 +43,35 @@ def fault(exc: ConnectionFailure, what: str, *, write: bool) -> Exception:
 
 
 def _mapped(function: F, write: bool) -> F:
-    name = function.__name__
+    # The qualified name says where: "MongoStore.get", "link_async".
+    what = function.__qualname__
     if inspect.isasyncgenfunction(function):
 
         @functools.wraps(function)
-        async def generator(self: Any, *args: Any, **kwargs: Any) -> Any:
+        async def generator(*args: Any, **kwargs: Any) -> Any:
             try:
-                async for item in function(self, *args, **kwargs):
+                async for item in function(*args, **kwargs):
                     yield item
             except ConnectionFailure as exc:
-                raise fault(exc, f"{type(self).__name__}.{name}", write=write) from exc
+                raise fault(exc, what, write=write) from exc
 
         return generator  # type: ignore[return-value]
 
     @functools.wraps(function)
-    async def coroutine(self: Any, *args: Any, **kwargs: Any) -> Any:
+    async def coroutine(*args: Any, **kwargs: Any) -> Any:
         try:
-            return await function(self, *args, **kwargs)
+            return await function(*args, **kwargs)
         except ConnectionFailure as exc:
-            raise fault(exc, f"{type(self).__name__}.{name}", write=write) from exc
+            raise fault(exc, what, write=write) from exc
 
     return coroutine  # type: ignore[return-value]
 
 
 def reading(function: F) -> F:
-    """Map connection failures of a read method (a coroutine or an async generator)."""
+    """Map connection failures of a read (a coroutine or an async generator, method or function)."""
     return _mapped(function, write=False)
 
 
 def writing(function: F) -> F:
-    """Map connection failures of a write method: the outcome is unknown."""
+    """Map connection failures of a write (method or function): the outcome is unknown."""
     return _mapped(function, write=True)

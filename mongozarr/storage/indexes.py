@@ -12,6 +12,8 @@ import threading
 from collections.abc import Hashable
 from typing import Any
 
+from pymongo import IndexModel
+
 from mongozarr.layout import Layout
 
 __all__ = ["ensure_indexes"]
@@ -57,6 +59,10 @@ async def ensure_indexes(db: Any, layout: Layout, key: Hashable) -> None:
 
 
 async def _create(db: Any, layout: Layout) -> None:
-    for collection, specs in layout.indexes().items():
-        for keys, options in specs:
-            await db[collection].create_index(keys, **options)
+    # One createIndexes per collection, all collections at once: one round trip of latency.
+    await asyncio.gather(
+        *(
+            db[collection].create_indexes([IndexModel(keys, **options) for keys, options in specs])
+            for collection, specs in layout.indexes().items()
+        )
+    )

@@ -6,17 +6,22 @@ Node metadata keys are synthesised from node documents (``a/b`` holds
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 from mongozarr.documents import metadata_names, render_metadata
-from mongozarr.layout import key_of, prefix_regex, subtree
+from mongozarr.layout import dir_prefixes, key_of, prefix_regex, strictly_below, subtree
 from mongozarr.storage.chunks.collection import ChunkCollection
 from mongozarr.storage.node_reads import NAMES_PROJECTION
+from mongozarr.storage.walk_snapshots import WalkClock, WalkSnapshot, depth_of
 
 __all__ = ["Listing"]
 
 _SCAN_BATCH = 1000
+# Node documents per reply of a walk's queries: one reply for a whole level
+# (MongoDB caps a reply at 16 MiB; the mongoeco test server needs a bound).
+_FIND_BATCH = 25_000
 
 
 def _holding(prefix: str) -> dict[str, Any]:
@@ -64,27 +69,78 @@ class Listing:
             if doc["_id"] not in emitted:
                 yield doc["_id"]
 
-    async def list_dir(self, db: Any, prefix: str) -> AsyncIterator[str]:
-        """The distinct names directly under ``prefix``."""
-        nodes, chunks = db[self.nodes_name], db[self.chunks.name]
+    async def list_dir(self, db: Any, prefix: str, walks: WalkClock | None = None) -> AsyncIterator[str]:
+        """The distinct names directly under ``prefix``.
+
+        Served from the running walk's snapshot where it can (see
+        :mod:`~mongozarr.storage.walk_snapshots`): a walk costs one query per level.
+        """
         prefix = prefix.rstrip("/")
-        base = f"{prefix}/" if prefix else ""
-        depth = prefix.count("/") + 1 if prefix else 0
-        below = prefix_regex(base) if base else {"$exists": True}
-        names = [name for _, own in await self._names_of(nodes, {"_id": prefix}) for name in own]
-        # Each query below is answered from an index, whatever the directory holds:
-        # child nodes by parent; directories of deeper nodes whose intermediate
-        # nodes have no document; the arrays below by the chunks' node field.
-        paths = [d["_id"] for d in await nodes.find({"parent": prefix}, {"_id": 1}).to_list()]
-        paths += await nodes.distinct("parent", {"_id": below, "depth": {"$gt": depth + 1}})
-        paths += await chunks.distinct("node", {"node": below} if base else {"node": {"$ne": ""}})
-        names.extend(path[len(base) :].split("/")[0] for path in paths if path and path.startswith(base))
-        # Chunk keys of no node below (the array's own "c/", v2 keys, raw keys).
-        loose = {"node": {"$not": below}} if base else {"node": ""}
-        async for child in _scan_children(chunks, base, loose):
-            names.append(child)
+        walks = walks if walks is not None else WalkClock()
+        snapshot = walks.current()
+        if snapshot is not None and snapshot.can_list(prefix):
+            await self._fetch_level(db, snapshot, depth_of(prefix) + 1)
+        else:
+            snapshot = await self._begin_walk(db, prefix, walks)
+        snapshot.listed.add(prefix)
+        names = snapshot.names_in(prefix)
+        if snapshot.has_loose_chunks(prefix):
+            # Chunk keys of no node below (the array's own "c/", v2 keys, raw keys).
+            base = f"{prefix}/" if prefix else ""
+            loose = {"node": {"$not": prefix_regex(base)}} if base else {"node": ""}
+            async for child in _scan_children(db[self.chunks.name], base, loose):
+                names.append(child)
         for name in dict.fromkeys(names):
             yield name
+
+    async def _begin_walk(self, db: Any, prefix: str, walks: WalkClock) -> WalkSnapshot:
+        """A snapshot rooted at ``prefix``: its node and children, the directories and chunk nodes below.
+
+        Each query is answered from an index: the node and its children by
+        ``_id`` and ``parent``; directories of deeper nodes (also those whose
+        intermediate nodes have no document) by ``distinct parent``; the
+        nodes that have chunks by the chunks' ``node`` index.
+        """
+        nodes, chunks = db[self.nodes_name], db[self.chunks.name]
+        depth = depth_of(prefix)
+        generation = walks.generation
+        if prefix:
+            chunk_query: dict[str, Any] = {
+                "$or": [{"node": {"$in": [prefix, *dir_prefixes(prefix)]}}, {"node": prefix_regex(prefix + "/")}]
+            }
+        else:
+            chunk_query = {}
+        docs, parents, chunk_nodes = await asyncio.gather(
+            nodes.find({"$or": [{"_id": prefix}, {"parent": prefix}]}, batch_size=_FIND_BATCH).to_list(),
+            nodes.distinct("parent", {**strictly_below(prefix), "depth": {"$gt": depth + 1}}),
+            chunks.distinct("node", chunk_query),
+        )
+        snapshot = WalkSnapshot(prefix, generation, parents, chunk_nodes)
+        snapshot.add_level(depth, [doc for doc in docs if doc["_id"] == prefix])
+        snapshot.add_level(depth + 1, [doc for doc in docs if doc["_id"] != prefix])
+        walks.begin(snapshot)
+        return snapshot
+
+    async def _fetch_level(self, db: Any, snapshot: WalkSnapshot, depth: int) -> None:
+        """Make sure ``snapshot`` holds every node at ``depth`` under its root (one query per level)."""
+        if depth in snapshot.levels:
+            return
+        task = snapshot.pending.get(depth)
+        if task is None:
+            # Sibling listings of one level running at once share one query.
+            task = snapshot.pending[depth] = asyncio.ensure_future(self._read_level(db, snapshot, depth))
+        await asyncio.shield(task)
+
+    async def _read_level(self, db: Any, snapshot: WalkSnapshot, depth: int) -> None:
+        try:
+            parents = snapshot.parents_at(depth - 1)
+            docs = []
+            if parents:
+                query = {"parent": {"$in": parents}}
+                docs = await db[self.nodes_name].find(query, batch_size=_FIND_BATCH).to_list()
+            snapshot.add_level(depth, docs)
+        finally:
+            snapshot.pending.pop(depth, None)
 
     async def size_of_prefix(self, db: Any, prefix: str) -> int:
         """The summed size of every key starting with ``prefix`` (ending in ``/`` or empty)."""

@@ -27,7 +27,7 @@ from mongozarr.storage.batching import Coalescer
 from mongozarr.storage.state import StoreState
 from mongozarr.storage.views import Content, Views
 
-__all__ = ["NAMES_PROJECTION", "Handout", "NodeReads", "Read", "content_of"]
+__all__ = ["NAMES_PROJECTION", "Handout", "NodeReads", "Read", "content_of", "handouts"]
 
 # Enough of a node document to tell which metadata keys it holds (the
 # attributes themselves are fetched separately where needed).
@@ -97,6 +97,11 @@ def _holders(doc: dict[str, Any], names: list[str]) -> int:
 async def fetch_nodes(nodes: Any, requests: dict[str, list[Read | None]]) -> dict[str, Handout]:
     """Read the node documents of one batch, and record the views zarr builds objects from."""
     docs = await nodes.find({"_id": {"$in": list(requests)}}).to_list()
+    return handouts(docs, requests)
+
+
+def handouts(docs: list[dict[str, Any]], requests: dict[str, list[Read | None]]) -> dict[str, Handout]:
+    """The handouts of node documents read for ``requests``, each read's views recorded."""
     found = {doc["_id"]: Handout(doc) for doc in docs}
     # zarr reads a node it is about to create together with all its
     # ancestors, to check that none is an array: those reads build no object.
@@ -147,7 +152,12 @@ class NodeReads:
         so the node's content becomes a view that object holds.
         """
         views = self.state.views
-        handout = await batch.submit(path, Read(views, name) if hand_out else None)
+        request = Read(views, name) if hand_out else None
+        handout = self._from_walk(path, name, request)
+        if handout is None:
+            handout = await batch.submit(path, request)
+            if handout is not None:
+                self.state.walks.saw(handout.doc)
         if handout is None:
             self.state.absent.add(path)
             return None
@@ -182,6 +192,12 @@ class NodeReads:
                 marker = content.get("consolidated_metadata") or {"kind": "inline", "must_understand": False}
                 content["consolidated_metadata"] = {**marker, "metadata": entries}
         return json.dumps(content, allow_nan=True).encode()
+
+    def _from_walk(self, path: str, name: str, request: Read | None) -> Handout | None:
+        """The handout of ``path`` from the running walk's snapshot, if it holds one for this read."""
+        snapshot = self.state.walks.current()
+        doc = None if snapshot is None else snapshot.take(path, name)
+        return None if doc is None else handouts([doc], {path: [request]})[path]
 
     def note_view(self, document: dict[str, Any]) -> None:
         """Record that a zarr object was built from this node document (see ``MongoStore.note_view``)."""

@@ -14,6 +14,7 @@ import numpy as np
 from mongozarr.documents import decode_value
 from mongozarr.layout import key_of
 from mongozarr.storage.views import Views
+from mongozarr.storage.walk_snapshots import WalkClock
 
 __all__ = ["StoreState"]
 
@@ -33,6 +34,8 @@ class StoreState:
     size_hint
         The largest inline chunk seen (until one is seen, the inline
         threshold): bounds how many chunks one reply carries.
+    walks
+        The write generation and walk snapshots (shared with siblings).
     """
 
     size_hint: int
@@ -40,6 +43,7 @@ class StoreState:
     arrays: set[str] = field(default_factory=set)
     absent: set[str] = field(default_factory=set)
     size_hint_known: bool = False
+    walks: WalkClock = field(default_factory=WalkClock)
 
     def sibling(self) -> StoreState:
         """The state of a sibling store: the arrays shared, its own merge bases."""
@@ -49,6 +53,7 @@ class StoreState:
             arrays=self.arrays,
             absent=set(self.absent),
             size_hint_known=self.size_hint_known,
+            walks=self.walks,
         )
 
     def learn_size(self, size: int) -> None:

@@ -43,7 +43,7 @@ from mongozarr.layout import Layout, check_key, check_prefix, guess_node, metada
 from mongozarr.storage.chunks.collection import ChunkCollection, byte_slice
 from mongozarr.storage.chunks.external import ExternalChunks, open_chunk_store
 from mongozarr.storage.connection import Capabilities, Connection
-from mongozarr.storage.faults import reading, writing
+from mongozarr.storage.faults import reading
 from mongozarr.storage.indexes import ensure_indexes
 from mongozarr.storage.listing import Listing
 from mongozarr.storage.metadata_writes import MetadataWrites
@@ -51,6 +51,7 @@ from mongozarr.storage.node_reads import NodeReads
 from mongozarr.storage.state import StoreState
 from mongozarr.storage.store_batches import StoreBatches
 from mongozarr.storage.sync_methods import SyncMethods
+from mongozarr.storage.walk_snapshots import walk_clock, writing
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterable
@@ -176,7 +177,7 @@ class MongoStore(SyncMethods, Store):
             else ExternalChunks(self._layout, inline_threshold, open_chunk_store(chunks, read_only))
         )
         self._listing = Listing(self._layout.nodes, self._chunks)
-        state = StoreState(size_hint=max(inline_threshold, 1))
+        state = StoreState(max(inline_threshold, 1), walks=walk_clock((self._connection.identity(), prefix)))
         # Shared with siblings, as their connections are.
         self._batches = StoreBatches(self.database, self._layout.nodes, self._chunks, state)
         self._bind(state)
@@ -394,7 +395,7 @@ class MongoStore(SyncMethods, Store):
         if meta is None:
             node = guess_node(key, self._state.arrays)
             if len(data) > self.inline_threshold:
-                await self._chunks.write(db, key, node, data)
+                await self._batches.write_large_chunk(key, node, data)
             else:
                 await self._batches.write_small_chunk(key, node, data)
             return
@@ -476,5 +477,5 @@ class MongoStore(SyncMethods, Store):
     @reading
     async def list_dir(self, prefix: str) -> AsyncIterator[str]:
         # docstring inherited
-        async for name in self._listing.list_dir(self.database(), prefix):
+        async for name in self._listing.list_dir(self.database(), prefix, self._state.walks):
             yield name

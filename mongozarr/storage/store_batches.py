@@ -36,6 +36,14 @@ class _Batches:
     chunk_reads: Coalescer[str]
     chunk_writes: Coalescer[str]
     gridfs_reads: Coalescer[Any]
+    large_writes: Coalescer[str]
+
+
+def _concurrency() -> int:
+    """zarr's ``async.concurrency``: how many chunk requests zarr keeps in flight."""
+    import zarr
+
+    return int(zarr.config.get("async.concurrency"))
 
 
 class StoreBatches:
@@ -83,14 +91,19 @@ class StoreBatches:
         self._state.learn_size(len(data))
         await self._per_loop.get().chunk_writes.submit(key, (node, data))
 
+    async def write_large_chunk(self, key: str, node: str, data: bytes) -> None:
+        """Write a chunk above the inline threshold (GridFS), batched with the others in flight."""
+        await self._per_loop.get().large_writes.submit(key, (node, data))
+
     def _new_batches(self) -> _Batches:
         return _Batches(
             node_reads=Coalescer(self._fetch_nodes, lambda: _MAX_KEYS_PER_QUERY),
-            chunk_reads=Coalescer(self._fetch_chunks, self._chunks_per_reply),
-            chunk_writes=Coalescer(self._write_chunks, self._chunks_per_reply),
+            chunk_reads=Coalescer(self._fetch_chunks, self._chunks_per_reply, fill=_concurrency),
+            chunk_writes=Coalescer(self._write_chunks, self._chunks_per_reply, fill=_concurrency),
             gridfs_reads=Coalescer(
                 lambda spans: self._chunks.fetch_pieces(self._database(), spans), lambda: _MAX_KEYS_PER_QUERY
             ),
+            large_writes=Coalescer(self._write_large_chunks, lambda: _MAX_KEYS_PER_QUERY, fill=_concurrency),
         )
 
     def _chunks_per_reply(self) -> int:
@@ -110,3 +123,7 @@ class StoreBatches:
         # One key written twice in one turn: the later value wins, as if written after.
         items = {key: payloads[-1] for key, payloads in requests.items()}
         return await self._chunks.write_many(self._database(), items)
+
+    async def _write_large_chunks(self, requests: dict[str, list[tuple[str, bytes]]]) -> dict[str, Any]:
+        items = {key: payloads[-1] for key, payloads in requests.items()}
+        return await self._chunks.write_large_many(self._database(), items)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.errors import ConnectionFailure, OperationFailure
 from zarr import AsyncArray
 
@@ -23,8 +22,6 @@ from mongozarr.coordination.watch import AsyncWatch, watch_async
 from mongozarr.documents import bump_version, decode_value, escape_key
 from mongozarr.errors import (
     AttributeNotFoundError,
-    ConflictError,
-    DocumentTooLargeError,
     NodeNotFoundError,
     NotAnArrayError,
     QueryError,
@@ -40,6 +37,7 @@ from mongozarr.query import (
 )
 from mongozarr.storage.faults import fault
 from mongozarr.storage.store import MongoStore
+from mongozarr.tree.node_updates import write_node
 from mongozarr.tree.nodes import (
     AsyncNode,
     attribute_at,
@@ -60,8 +58,6 @@ __all__ = ["AsyncTree", "open_tree_async", "tree_store"]
 # also caps each reply at 16 MiB). Bounded because the mongoeco test server
 # does not cap a reply's size by itself.
 _FIND_BATCH = 25_000
-# MongoDB's codes for an update whose result would exceed 16 MiB.
-_TOO_LARGE_CODES = frozenset({10334, 17419, 17420})
 # "No default given" for get(), where None is a legitimate default.
 _RAISE: Any = object()
 
@@ -174,7 +170,7 @@ class AsyncTree:
         self._store.check_writable()
         field = attribute_field(parsed.attribute)
         update = {"$unset": {field: ""}, **bump_version()}
-        await self._write(parsed.node, {field: {"$exists": True}}, update, {"_id": 1}, None, zpath)
+        await write_node(self._store, parsed.node, {field: {"$exists": True}}, update, {"_id": 1}, None, zpath)
 
     async def attributes(self, path: str) -> dict[str, Any]:
         """All attributes of the node at ``path``, in one read."""
@@ -262,53 +258,13 @@ class AsyncTree:
     ) -> dict[str, Any] | None:
         self._store.check_writable()
         update = to_mongo_update(ops)
-        check_update_size(update, what)
+        carried = check_update_size(update, what)
         stamp = bump_version()
         update.setdefault("$inc", {}).update(stamp["$inc"])
         update["$currentDate"] = stamp["$currentDate"]
         projection = {"attributes": 1, "version": 1} if return_attributes else {"version": 1}
-        doc = await self._write(node, {}, update, projection, expected_version, what)
+        doc = await write_node(self._store, node, {}, update, projection, expected_version, what, carried)
         return decode_value(doc.get("attributes") or {}) if return_attributes else None
-
-    async def _write(
-        self,
-        path: str,
-        condition: dict[str, Any],
-        update: dict[str, Any],
-        projection: dict[str, Any],
-        expected_version: int | None,
-        what: str,
-    ) -> dict[str, Any]:
-        nodes = self._store.nodes()
-        query = {"_id": path, **condition}
-        if expected_version is not None:
-            query["version"] = expected_version
-        try:
-            doc = await nodes.find_one_and_update(
-                query, update, projection=projection, return_document=ReturnDocument.AFTER
-            )
-        except OperationFailure as exc:
-            if exc.code in _TOO_LARGE_CODES:
-                raise DocumentTooLargeError(
-                    f"{what}: the node document would exceed MongoDB's 16 MiB limit: {exc}"
-                ) from None
-            raise QueryError(f"{what}: MongoDB refused the update: {exc}") from None
-        except ConnectionFailure as exc:
-            raise fault(exc, what, write=True) from exc
-        if doc is not None:
-            return doc
-        # Only the failure path reads again, to say which condition failed.
-        current = await nodes.find_one({"_id": path}, {"version": 1})
-        if current is None:
-            raise NodeNotFoundError(
-                f"no group or array at {format_node_path(path)!r}; create nodes with zarr first"
-            )
-        if expected_version is not None and current.get("version") != expected_version:
-            raise ConflictError(
-                f"node {format_node_path(path)!r} is at version {current.get('version')}, "
-                f"not the expected {expected_version}"
-            )
-        raise AttributeNotFoundError(f"{what}: no such attribute")
 
     # --------------------------------------------------------------- queries
 

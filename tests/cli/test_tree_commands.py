@@ -129,3 +129,13 @@ def test_info_shows_codecs_fill_value_stored_bytes_and_one_attribute_per_row(moc
     assert "@subject" in text and "@stain" in text
     assert all(len(line) <= 80 for line in CliRunner().invoke(app, ["info", "/img", "--uri", mock_uri],
                                                                  terminal_width=80).stdout.splitlines())
+
+
+def test_ls_and_find_tables_give_each_attribute_its_own_line(uri: str) -> None:
+    tree = open_tree(uri)
+    tree["/raw/img1@notes"] = "a long note about this acquisition, " * 4
+    for args in (("ls", "/raw"), ("find", '{"subject": "mouse-8"}')):
+        lines = CliRunner().invoke(app, [*args, "--uri", uri], terminal_width=80).stdout.splitlines()
+        assert all(len(line) <= 80 for line in lines)
+        starts = {key: i for i, line in enumerate(lines) for key in ("@subject", "@a.b", "@notes") if key in line}
+        assert len(starts) == 3 and len(set(starts.values())) == 3, lines  # three attributes, three lines

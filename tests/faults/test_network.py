@@ -7,6 +7,7 @@ import pytest
 import zarr
 from typer.testing import CliRunner
 
+import mongozarr
 from mongozarr import MongoStore, ServerUnavailableError, WriteOutcomeUnknownError, open_tree
 from mongozarr.cli import app
 from tests.faults.proxy import FaultProxy
@@ -63,6 +64,43 @@ def test_a_cut_chunk_write_leaves_old_or_new_chunk_and_says_unknown(
         array[:2, :2] = 7
     stored = zarr.open_array(store=MongoStore(wire_uri), path="img", mode="r")[:2, :2]
     assert np.all(stored == 1) or np.all(stored == 7)
+
+
+def _link(store: MongoStore) -> None:
+    mongozarr.link(store, "img", "/")
+
+
+def _lease(store: MongoStore) -> None:
+    with mongozarr.lease(store, "calibration"):
+        pass
+
+
+def _delete(store: MongoStore) -> None:
+    mongozarr.delete_node(store, "img")
+
+
+@pytest.mark.parametrize(
+    ("operation", "marker"),
+    [(_link, b"update\x00"), (_lease, b"findAndModify"), (_delete, b"delete\x00")],
+    ids=["link", "lease", "delete_node"],
+)
+def test_cut_coordination_writes_say_their_outcome_is_unknown(
+    proxy: FaultProxy, tree, operation, marker: bytes  # type: ignore[no-untyped-def]
+) -> None:
+    # Links, leases and deletes send their own commands, not the store's: the
+    # same mapping holds for them.
+    proxy.arm(marker, "cut-before")
+    with pytest.raises(WriteOutcomeUnknownError, match="may or may not have been applied"):
+        operation(tree.store)
+    assert proxy.fired.is_set()
+    operation(tree.store)  # re-runnable once the connection is back
+
+
+def test_cut_coordination_reads_say_nothing_changed(proxy: FaultProxy, tree) -> None:  # type: ignore[no-untyped-def]
+    proxy.arm(b"find\x00", "cut-after", times=2)
+    with pytest.raises(ServerUnavailableError, match="backlinks_async.*nothing was changed"):
+        mongozarr.backlinks(tree.store, "/")
+    assert mongozarr.backlinks(tree.store, "/") == []
 
 
 def test_a_stalled_server_times_out_instead_of_hanging(proxy: FaultProxy, tree) -> None:  # type: ignore[no-untyped-def]

@@ -235,3 +235,18 @@ def test_an_empty_source_is_an_error_unless_allowed(mock_uri: str, tmp_path: Pat
         assert result.exit_code == 3, result.output
         assert "error: " in result.stderr and "holds no zarr data" in result.stderr and "Traceback" not in result.output
     assert CliRunner().invoke(app, ["copy", typo, str(tmp_path / "o3"), "--allow-empty"]).exit_code == 0
+
+
+@pytest.mark.wire
+def test_more_keys_than_one_in_query_of_the_wire_server_takes(wire_uri: str) -> None:
+    # The local server (mongoeco) refuses an `$in` of more than ~495 values: the
+    # copier's batched size check must stay below that (a MongoStore is asked
+    # by batch, not key by key).
+    source = MemoryStore()
+    zarr.create_array(source, shape=(520,), chunks=(1,), dtype="u1", fill_value=None)[:] = 7
+    target = MongoStore(wire_uri)
+    report = mongozarr.copy(source, target, concurrency=16)
+    assert report.copied == 521 and report.verified
+    assert mongozarr.copy(source, target).skipped == 521
+    assert snapshot(target) == snapshot(source)
+    target.close()

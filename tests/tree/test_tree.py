@@ -29,6 +29,7 @@ from mongozarr import (
 )
 from mongozarr.documents import MAX_DOCUMENT_BYTES, json_equal
 from mongozarr.storage.metadata_writes import node_document as _full_document
+from mongozarr.tree import node_updates
 from tests import raw
 
 # Keys MongoDB cannot take as they are, and the stored (escaped) form of each.
@@ -212,23 +213,53 @@ def test_the_16_mib_boundary(mock_uri: str) -> None:
     # Large values only on the in-process tier: the wire server stores ~1.6 MB/s.
     tree = open_tree(mock_uri)
     group = zarr.open_group(store=tree.store, mode="w")
-    overhead = len(bson.encode({"v": ""}))
-    fits = "x" * (MAX_DOCUMENT_BYTES - overhead)  # a value of exactly 16 MiB as BSON
-    assert len(bson.encode({"v": fits})) == MAX_DOCUMENT_BYTES
-    # The Tree bounds what one update carries; the whole document is the
-    # server's to bound (MongoDB refuses with code 17419, reported as
-    # DocumentTooLargeError; mongomock stores it).
-    tree["/@big"] = fits
-    assert len(raw.database(mock_uri)["zarr.nodes"].find_one({"_id": ""})["attributes"]["big"]) == len(fits)
+    nodes = raw.database(mock_uri)["zarr.nodes"]
+    # One update carrying more than 16 MiB is refused before it is sent.
     with pytest.raises(DocumentTooLargeError, match="'big'"):
-        tree["/@big"] = fits + "x"
+        tree["/@big"] = "x" * MAX_DOCUMENT_BYTES
+    # A document grows to the limit through updates that each fit, and no further,
+    # although mongomock (like mongoeco) would store a larger one.
+    almost = "x" * (MAX_DOCUMENT_BYTES - 64 * 1024)
+    tree["/@big"] = almost
+    version = nodes.find_one({"_id": ""})["version"]
+    with pytest.raises(DocumentTooLargeError, match="16 MiB"):
+        tree["/@more"] = "x" * (128 * 1024)
+    with pytest.raises(DocumentTooLargeError, match="16 MiB"):
+        tree.update("/", {"$push": {"log": {"$each": ["x" * 1024] * 128}}})
+    doc = nodes.find_one({"_id": ""})
+    assert doc["version"] == version and set(doc["attributes"]) == {"big"}
+    # The value an update replaces is counted out: the same size again fits.
+    tree["/@big"] = almost.replace("x", "y")
+    assert tree["/@big"][0] == "y" and len(bson.encode(nodes.find_one({"_id": ""}))) <= MAX_DOCUMENT_BYTES
     del tree["/@big"]
     # Through zarr: the whole document counts.
     group.attrs["big"] = "x" * (MAX_DOCUMENT_BYTES - 4096)
     assert len(tree["/@big"]) == MAX_DOCUMENT_BYTES - 4096
     with pytest.raises(DocumentTooLargeError, match="'bigger'"):
         group.attrs["bigger"] = "x" * MAX_DOCUMENT_BYTES
-    assert "bigger" not in raw.database(mock_uri)["zarr.nodes"].find_one({"_id": ""})["attributes"]
+    assert "bigger" not in nodes.find_one({"_id": ""})["attributes"]
+
+
+def test_documents_growing_past_the_limit_are_refused(
+    store_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two updates that each fit, whose sum does not: the second is refused, on every tier.
+
+    The limit is lowered so the wire tier's ``$bsonSize`` filter is exercised
+    without moving 16 MiB values through the test server.
+    """
+    monkeypatch.setattr(node_updates, "MAX_DOCUMENT_BYTES", 256 * 1024)
+    tree = open_tree(store_uri)
+    zarr.open_group(store=tree.store, mode="w")
+    tree["/@a"] = "x" * (100 * 1024)
+    tree["/@b"] = "x" * (100 * 1024)
+    with pytest.raises(DocumentTooLargeError, match="16 MiB"):
+        tree["/@c"] = "x" * (100 * 1024)
+    assert sorted(tree.attributes("/")) == ["a", "b"]
+    tree["/@a"] = "y" * (100 * 1024)  # a replacement of the same size fits
+    tree.update("/", {"$inc": {"n": 1}})
+    assert tree["/@a"][0] == "y" and tree["/@n"] == 1
+    tree.store.close()
 
 
 # ----------------------------------------------------------------- updates

@@ -15,6 +15,7 @@ pointer, so it never returns torn bytes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -59,6 +60,10 @@ class ChunkCollection:
     inline_threshold
         Values up to this many bytes are stored inline; larger go to GridFS.
     """
+
+    #: Whether values above the inline threshold go to this GridFS bucket
+    #: (:meth:`write_large_many` batches them); a subclass may put them elsewhere.
+    large_values_in_gridfs = True
 
     def __init__(self, layout: Layout, inline_threshold: int) -> None:
         self.name = layout.chunks
@@ -191,6 +196,81 @@ class ChunkCollection:
                     await self.write(db, key, node, data)
                 except PyMongoError as single_error:
                     failed[key] = single_error
+        return failed
+
+    async def write_large_many(self, db: Any, items: dict[str, tuple[str, bytes]]) -> dict[str, Exception]:
+        """Store values above the inline threshold (GridFS) together: ``key -> (node, data)``.
+
+        The order of :meth:`write`, for all keys at once: the new files
+        (pieces in one insert, files documents in one), then the pointer swaps
+        in one bulk write, then the old files' deletion. Each swap is
+        conditional on the pointer read just before; a key whose pointer
+        changed meanwhile is swapped singly by :meth:`write` (which frees
+        whatever it replaces) and its new file reused. Returns the error of
+        each key that failed.
+        """
+        if not self.large_values_in_gridfs:
+            return await self._write_each(db, items)
+        keys = list(items)
+        olds = {
+            doc["_id"]: doc.get(GRIDFS_ID)
+            for doc in await db[self.name].find({"_id": {"$in": keys}}, {GRIDFS_ID: 1, EXTERNAL: 1}).to_list()
+            if EXTERNAL not in doc
+        }
+        ids = await self.gridfs.upload_many(db, {key: data for key, (_, data) in items.items()})
+        docs = {
+            key: {"_id": key, "node": node, "size": len(data), GRIDFS_ID: ids[key]}
+            for key, (node, data) in items.items()
+        }
+        requests = [
+            Replace(
+                {"_id": key, GRIDFS_ID: olds[key] if olds.get(key) is not None else {"$exists": False},
+                 EXTERNAL: {"$exists": False}},
+                docs[key],
+                upsert=True,
+            )
+            for key in keys
+        ]
+        lost: set[str] = set()
+        failed: dict[str, Exception] = {}
+        try:
+            await db[self.name].bulk_write(requests, ordered=False)
+        except BulkWriteError as error:
+            for failure in error.details.get("writeErrors", []):
+                key = keys[failure["index"]]
+                if failure.get("code") == _DUPLICATE_KEY:
+                    lost.add(key)
+                else:
+                    failed[key] = BulkWriteError({"writeErrors": [failure]})
+        # Refused swaps left their new files unreferenced: free them too.
+        orphans = [ids[key] for key in failed]
+        for key in lost:
+            # The pointer moved since it was read: swap it singly, freeing what it replaces.
+            try:
+                old = await db[self.name].find_one_and_replace(
+                    {"_id": key}, docs[key], upsert=True,
+                    projection={GRIDFS_ID: 1, EXTERNAL: 1}, return_document=ReturnDocument.BEFORE,
+                )
+                await self.release(db, old, docs[key])
+            except PyMongoError as single_error:
+                failed[key] = single_error
+        swapped = [key for key in keys if key not in lost and key not in failed]
+        await self.gridfs.delete(db, [olds[key] for key in swapped if olds.get(key) is not None])
+        if orphans:
+            await self.gridfs.delete(db, orphans)
+        return failed
+
+    async def _write_each(self, db: Any, items: dict[str, tuple[str, bytes]]) -> dict[str, Exception]:
+        """:meth:`write` per key, concurrently; the error of each key that failed."""
+        results = await asyncio.gather(
+            *(self.write(db, key, node, data) for key, (node, data) in items.items()), return_exceptions=True
+        )
+        failed: dict[str, Exception] = {}
+        for key, result in zip(items, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result
+                failed[key] = result
         return failed
 
     async def write_if_absent(self, db: Any, key: str, node: str, data: bytes) -> bool:

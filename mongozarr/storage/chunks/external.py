@@ -72,6 +72,8 @@ class ExternalChunks(ChunkCollection):
         The zarr store holding the bytes of larger values, under their keys.
     """
 
+    large_values_in_gridfs = False
+
     def __init__(self, layout: Layout, inline_threshold: int, store: Store) -> None:
         super().__init__(layout, inline_threshold)
         self.store = store

@@ -84,24 +84,33 @@ class GridFSFiles:
 
     async def upload(self, db: Any, filename: str, data: bytes) -> ObjectId:
         """Write a new file holding ``data``; its id."""
-        file_id = ObjectId()
+        return (await self.upload_many(db, {filename: data}))[filename]
+
+    async def upload_many(self, db: Any, files: dict[str, bytes]) -> dict[str, ObjectId]:
+        """Write a new file per ``filename -> data``, all pieces in one insert; their ids.
+
+        PyMongo splits the insert at MongoDB's 48 MB message limit; each
+        piece stays under 16 MiB. The files documents go last, together, as
+        the GridFS specification asks.
+        """
+        ids = {filename: ObjectId() for filename in files}
         pieces = [
-            {"files_id": file_id, "n": n, "data": data[i : i + GRIDFS_CHUNK_BYTES]}
+            {"files_id": ids[filename], "n": n, "data": data[i : i + GRIDFS_CHUNK_BYTES]}
+            for filename, data in files.items()
             for n, i in enumerate(range(0, len(data), GRIDFS_CHUNK_BYTES))
         ]
         if pieces:
             await db[self.chunks_name].insert_many(pieces, ordered=False)
-        # The files document last, as the GridFS specification asks.
-        await db[self.files_name].insert_one(
-            {
-                "_id": file_id,
-                "length": len(data),
-                "chunkSize": GRIDFS_CHUNK_BYTES,
-                "uploadDate": datetime.datetime.now(datetime.UTC),
-                "filename": filename,
-            }
+        now = datetime.datetime.now(datetime.UTC)
+        await db[self.files_name].insert_many(
+            [
+                {"_id": ids[filename], "length": len(data), "chunkSize": GRIDFS_CHUNK_BYTES,
+                 "uploadDate": now, "filename": filename}
+                for filename, data in files.items()
+            ],
+            ordered=False,
         )
-        return file_id
+        return ids
 
     async def delete(self, db: Any, file_ids: list[ObjectId]) -> None:
         """Delete files (files documents first, as the spec asks)."""
