@@ -8,6 +8,7 @@ writer paused at a named command, not by timing.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 import zarr
 from bson import ObjectId
+from typer.testing import CliRunner
 
 from mongozarr import (
     MongoStore,
@@ -26,6 +28,7 @@ from mongozarr import (
     delete_node,
     link,
 )
+from mongozarr.cli import app
 from mongozarr.maintenance.fsck import fsck
 from tests import raw
 from tests.faults.proxy import FaultProxy
@@ -86,13 +89,17 @@ def test_fsck_repair_killed_at_each_write_loses_nothing_and_a_rerun_finishes(wir
         _leave_debris(db)
         killed = _killed(_child(wire_uri, step, "fsck"))
         whole = bool(np.all(arr[:] == 1.0))
-        second = fsck(MongoStore(wire_uri), repair=True, grace=0)
-        found = len(second.orphan_files) + len(second.orphan_pieces)
+        # The second run is the command a user would type.
+        result = CliRunner().invoke(app, ["fsck", "--repair", "--grace", "0", "--json", "--uri", wire_uri])
+        assert result.exit_code == 0, result.output
+        second = json.loads(result.stdout)
+        found = len(second["orphan_files"]) + len(second["orphan_pieces"])
         left_for_rerun += found
         exact = _gridfs_is_exactly_what_is_pointed_to(db)
-        record("fsck --repair SIGKILL at write N", survived=whole and exact and not second.lost_chunks,
-               orphans_found=found, orphans_repaired=found if exact else 0)
-        assert whole and second.lost_chunks == [], f"a kill at write {step} lost referenced data"
+        record("fsck --repair SIGKILL at write N, then mongozarr fsck --repair",
+               survived=whole and exact and not second["lost_chunks"],
+               orphans_found=found, orphans_repaired=found if exact and second["repaired"] else 0)
+        assert whole and second["lost_chunks"] == [], f"a kill at write {step} lost referenced data"
         assert exact, f"after a kill at write {step}, the second repair left GridFS unlike the pointers"
         if not killed:
             completed += 1
