@@ -216,23 +216,12 @@ _OBJECT_ID = {"$type": "objectId"}
 _NOT_OBJECT_ID = {"$exists": True, "$not": {"$type": "objectId"}}
 
 
-class _Stream:
-    """A sorted async stream of ``(id, value)`` with one item of look-ahead."""
-
-    def __init__(self, rows: AsyncIterator[tuple[Any, Any]]) -> None:
-        self._rows = rows
-        self.head: tuple[Any, Any] | None = None
-
-    async def advance(self) -> None:
-        self.head = await anext(self._rows, None)
+_END = object()
 
 
-async def _pairs(cursor: Any, id_field: str, value: Callable[[dict[str, Any]], Any]) -> AsyncIterator[tuple[Any, Any]]:
-    async for doc in cursor:
-        yield doc[id_field], value(doc)
-
-
-async def _gridfs_join(db: Any, layout: Layout) -> AsyncIterator[tuple[Any, list[str], dict[str, Any] | None, bool]]:
+async def _gridfs_join(
+    db: Any, layout: Layout
+) -> AsyncIterator[tuple[Any, list[str], dict[str, Any] | None, bool]]:
     """Every GridFS file id anywhere: ``(id, chunk keys pointing to it, files document, has pieces)``.
 
     A merge join of three streams sorted by file id, so only one reply batch
@@ -248,30 +237,32 @@ async def _gridfs_join(db: Any, layout: Layout) -> AsyncIterator[tuple[Any, list
     def group(match: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"$match": {"files_id": match}}, {"$group": {"_id": "$files_id"}}, {"$sort": {"_id": 1}}]
 
-    streams = (
-        _Stream(_pairs(chunks.find({GRIDFS_ID: _OBJECT_ID}, {GRIDFS_ID: 1}, batch_size=_BATCH).sort(GRIDFS_ID, 1),
-                       GRIDFS_ID, lambda doc: doc["_id"])),
-        _Stream(_pairs(files.find({"_id": _OBJECT_ID}, {"_id": 1, "length": 1}, batch_size=_BATCH).sort("_id", 1),
-                       "_id", lambda doc: doc)),
-        _Stream(_pairs(await pieces.aggregate(group(_OBJECT_ID), batchSize=_BATCH), "_id", lambda doc: True)),
-    )
-    for stream in streams:
-        await stream.advance()
-    while True:
-        heads = [stream.head[0] for stream in streams if stream.head is not None]
-        if not heads:
-            break
-        current = min(heads)
+    pointers = aiter(chunks.find({GRIDFS_ID: _OBJECT_ID}, {GRIDFS_ID: 1}, batch_size=_BATCH).sort(GRIDFS_ID, 1))
+    documents = aiter(files.find({"_id": _OBJECT_ID}, {"_id": 1, "length": 1}, batch_size=_BATCH).sort("_id", 1))
+    groups = aiter(await pieces.aggregate(group(_OBJECT_ID), batchSize=_BATCH))
+    pointer = await anext(pointers, _END)
+    document = await anext(documents, _END)
+    piece = await anext(groups, _END)
+    while pointer is not _END or document is not _END or piece is not _END:
+        current = min(
+            head for head in (
+                pointer[GRIDFS_ID] if pointer is not _END else _END,
+                document["_id"] if document is not _END else _END,
+                piece["_id"] if piece is not _END else _END,
+            ) if head is not _END
+        )
         keys: list[str] = []
-        found: list[Any] = [None, None]
-        for index, stream in enumerate(streams):
-            while stream.head is not None and stream.head[0] == current:
-                if index == 0:
-                    keys.append(stream.head[1])
-                else:
-                    found[index - 1] = stream.head[1]
-                await stream.advance()
-        yield current, keys, found[0], bool(found[1])
+        while pointer is not _END and pointer[GRIDFS_ID] == current:
+            keys.append(pointer["_id"])
+            pointer = await anext(pointers, _END)
+        found = None
+        if document is not _END and document["_id"] == current:
+            found = document
+            document = await anext(documents, _END)
+        has_pieces = piece is not _END and piece["_id"] == current
+        if has_pieces:
+            piece = await anext(groups, _END)
+        yield current, keys, found, has_pieces
     # Hand-made ids of other types: joined in memory.
     odd_keys: dict[Any, list[str]] = {}
     async for doc in chunks.find({GRIDFS_ID: _NOT_OBJECT_ID}, {GRIDFS_ID: 1}):

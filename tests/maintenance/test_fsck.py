@@ -133,3 +133,16 @@ def test_fsck_reports_structure_a_crash_or_a_hand_edit_left(store_uri: str) -> N
     assert report.expired_leases == ["img"]
     assert report.dangling_links == [("img", "labels", "nowhere")]
     assert "_id_" in report.indexes and not report.clean
+
+
+def test_memory_benchmark_runs_and_both_algorithms_find_the_same_orphans() -> None:
+    # The benchmark asserts that the old in-memory check and the merge join agree.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, str(root / "benchmarks" / "fsck_memory.py"), "--sizes", "3000"],
+                            capture_output=True, text=True, timeout=300, cwd=root)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| 3,000 | 1,530 |" in result.stdout
