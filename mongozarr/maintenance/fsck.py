@@ -103,6 +103,9 @@ class FsckReport:
     lost_objects
         ``(key, object)`` for the lost chunks whose object is missing from the
         external chunk store, ``object`` naming where it should be.
+    unchecked_objects
+        Chunk documents pointing to an external store that could not be
+        checked because the store was opened without ``chunks=``.
     malformed_nodes
         ``(path, why)`` for node documents zarr cannot read.
     nodes_without_parent
@@ -127,6 +130,7 @@ class FsckReport:
     orphan_pieces: list[ObjectId] = field(default_factory=list)
     lost_chunks: list[str] = field(default_factory=list)
     lost_objects: list[tuple[str, str]] = field(default_factory=list)
+    unchecked_objects: int = 0
     malformed_nodes: list[tuple[str, str]] = field(default_factory=list)
     nodes_without_parent: list[str] = field(default_factory=list)
     chunks_without_node: list[tuple[str, int, int]] = field(default_factory=list)
@@ -286,6 +290,7 @@ async def _lost_external(store: MongoStore, report: FsckReport, emit: Callable[[
     store with at most ``_HEADS_AT_ONCE`` requests in flight.
     """
     if store.chunks is None:
+        report.unchecked_objects = await store.database()[store.layout.chunks].count_documents({EXTERNAL: True})
         return []
     objects = open_chunk_store(store.chunks, read_only=True)
     where = str(store.chunks).rstrip("/")

@@ -40,4 +40,7 @@ def test_fsck_reports_a_chunk_whose_object_is_gone_and_repair_keeps_its_document
     # Not safe to fix: the document stays, so the loss stays visible.
     assert raw.database(mock_uri)["zarr.chunks"].count_documents({"_id": "img/c/2/0"}) == 1
     assert fsck(store).lost_objects == [("img/c/2/0", f"{s3_url}/img/c/2/0")]
+    # Opened without its chunk store, fsck says what it could not check.
+    blind = fsck(MongoStore(mock_uri))
+    assert blind.unchecked_objects == 4 and blind.lost_chunks == []
     np.testing.assert_array_equal(arr[:2], np.arange(16, dtype="f8").reshape(2, 8))
