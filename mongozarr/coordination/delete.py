@@ -1,5 +1,9 @@
 """Delete a node and its subtree, and deal with the links that pointed into it.
 
+A deletion cut short (a crash after the node documents went, before their
+chunks or the links into them did) is finished by calling it again: a path
+with no node document but chunks or links left under it is not "not found".
+
 Links from inside the subtree live on its node documents and go with them;
 links from outside stay on their source nodes and would dangle. By default
 they are removed; ``links="keep"`` leaves them for :func:`~mongozarr.dangling_links`.
@@ -13,7 +17,7 @@ from zarr.core.sync import sync
 
 from mongozarr.coordination.links import Link, unlink_async
 from mongozarr.errors import NodeNotFoundError
-from mongozarr.layout import LINKS, subtree
+from mongozarr.layout import LINKS, prefix_regex, subtree
 from mongozarr.storage.faults import writing
 
 if TYPE_CHECKING:
@@ -32,7 +36,7 @@ async def delete_node_async(
     store.check_writable()
     nodes = store.nodes()
     base = path.strip("/")
-    if await nodes.find_one({"_id": base}, {"_id": 1}) is None:
+    if await nodes.find_one({"_id": base}, {"_id": 1}) is None and not await _left_over(store, base):
         raise NodeNotFoundError(f"no node at {path!r}")
     await store.delete_dir(base)
     # Links from inside the subtree went with its documents; links into it remain.
@@ -48,6 +52,16 @@ async def delete_node_async(
         for lk in pointing:
             await unlink_async(store, lk.source, lk.target, lk.relation)
     return pointing
+
+
+async def _left_over(store: MongoStore, base: str) -> bool:
+    """Whether a deletion of ``base`` cut short (node documents gone first) left chunks or links into it."""
+    if not base:
+        return False
+    db = store.database()
+    if await db[store.layout.chunks].find_one({"_id": prefix_regex(base + "/")}, {"_id": 1}) is not None:
+        return True
+    return await store.nodes().find_one(subtree(base, field=f"{LINKS}.target"), {"_id": 1}) is not None
 
 
 def delete_node(store: MongoStore, path: str, *, links: Literal["remove", "keep"] = "remove") -> list[Link]:

@@ -14,6 +14,7 @@ import zarr
 from mongozarr import MongoStore
 from mongozarr.maintenance.fsck import fsck
 from tests import raw
+from tests.faults.tally import record
 
 ROOT = Path(__file__).resolve().parents[2]
 # An overwrite of a GridFS chunk sends: pieces insert, files insert, pointer swap,
@@ -40,12 +41,16 @@ def test_a_writer_killed_at_any_step_leaves_a_whole_chunk_and_only_orphans_fsck_
         assert killed or result.stdout.strip() == "completed", result.stderr
         completed += not killed
         chunk = arr[:64]
+        whole = len(set(chunk.tolist())) == 1 and chunk[0] in (before, 10.0 + step)
         # Whole: every element is the old value or every element is the new one.
         assert len(set(chunk.tolist())) == 1, f"torn chunk after a kill at step {step}"
         assert chunk[0] in (before, 10.0 + step)
         np.testing.assert_array_equal(arr[64:], 1.0)
         report = fsck(MongoStore(wire_uri), repair=True, grace=0)
-        orphans_seen += len(report.orphan_files) + len(report.orphan_pieces)
+        found = len(report.orphan_files) + len(report.orphan_pieces)
+        orphans_seen += found
+        record("GridFS overwrite SIGKILL at write N", survived=whole and not report.lost_chunks,
+               orphans_found=found, orphans_repaired=found if report.repaired else 0)
         assert report.lost_chunks == [] and report.malformed_nodes == []
         # After repair, GridFS holds exactly the files the chunk documents point to.
         pointed = {d["gridfs_id"] for d in db["zarr.chunks"].find({"gridfs_id": {"$exists": True}})}

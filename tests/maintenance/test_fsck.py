@@ -133,3 +133,40 @@ def test_fsck_reports_structure_a_crash_or_a_hand_edit_left(store_uri: str) -> N
     assert report.expired_leases == ["img"]
     assert report.dangling_links == [("img", "labels", "nowhere")]
     assert "_id_" in report.indexes and not report.clean
+
+
+def test_memory_benchmark_runs_and_both_algorithms_find_the_same_orphans() -> None:
+    # The benchmark asserts that the old in-memory check and the merge join agree.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, str(root / "benchmarks" / "fsck_memory.py"), "--sizes", "3000"],
+                            capture_output=True, text=True, timeout=300, cwd=root)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| 3,000 | 1,530 |" in result.stdout
+
+
+def test_the_join_matches_every_kind_of_id_whatever_its_place_in_the_order(store_uri: str) -> None:
+    _array(store_uri)
+    db = raw.database(store_uri)
+    # Two chunk documents (a hand copy) pointing to one file that is gone: both are lost.
+    gone = _old_id()
+    for key in ("img/c/8/0", "img/c/9/0"):
+        db["zarr.chunks"].insert_one({"_id": key, "node": "img", "size": 8, "gridfs_id": gone})
+    # Ids that are not ObjectIds (made by hand): an orphan file, a lost chunk, torn pieces.
+    db["zarr.fs.files"].insert_one({"_id": "by-hand", "length": 7, "chunkSize": 261120})
+    db["zarr.fs.chunks"].insert_one({"files_id": "by-hand", "n": 0, "data": b"z" * 7})
+    db["zarr.chunks"].insert_one({"_id": "img/c/7/0", "node": "img", "size": 8, "gridfs_id": 42})
+    db["zarr.fs.chunks"].insert_one({"files_id": 43, "n": 0, "data": b"q"})
+    # Pieces of a referenced file whose files document is gone: a lost chunk, not orphan pieces.
+    lost = db["zarr.chunks"].find_one({"_id": "img/c/1/0"})["gridfs_id"]
+    db["zarr.fs.files"].delete_one({"_id": lost})
+    debris = _leave_crash_debris(db)
+
+    report = fsck(MongoStore(store_uri), grace=0)
+    assert report.lost_chunks == ["img/c/1/0", "img/c/7/0", "img/c/8/0", "img/c/9/0"]
+    assert sorted(map(str, report.orphan_files)) == sorted([str(debris["unswapped"]), "by-hand"])
+    assert report.orphan_bytes == 107
+    assert sorted(map(str, report.orphan_pieces)) == sorted([str(debris["torn"]), "43"])
