@@ -192,7 +192,7 @@ def test_ensure_venv_reuses_the_cache_and_explains_failure(tmp_path: Path, monke
     (cached / "mongozarr-peer-requirements.txt").write_text("\n".join(venvs.PEER_REQUIREMENTS["zarr2"]) + "\n")
     monkeypatch.setattr(venvs, "candidate_interpreters", lambda: pytest.fail("a cached venv must not be rebuilt"))
     assert venvs.ensure_venv("zarr2", cache=tmp_path) == cached / "bin" / "python"
-    monkeypatch.setattr(venvs, "candidate_interpreters", lambda: [])
+    monkeypatch.setattr(venvs, "candidate_interpreters", list)
     with pytest.raises(venvs.PeerUnavailable, match="no Python interpreter"):
         venvs.ensure_venv("icechunk", cache=tmp_path)
     assert (tmp_path / ".gitignore").read_text() == "*\n"

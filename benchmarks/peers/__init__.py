@@ -5,10 +5,25 @@
 the same wire server and latency proxies as mongozarr, and prints one table.
 """
 
-from benchmarks.peers.compare import PEERS, PeerRun, PeerSettings, peers_table, run_driver, run_peers, versions_line
+from benchmarks.peers.compare import (
+    PEERS,
+    PeerRun,
+    PeerSettings,
+    peers_table,
+    run_driver,
+    run_peers,
+    versions_line,
+)
 from benchmarks.peers.venvs import PeerUnavailable, ensure_venv
 
 __all__ = [
-    "PEERS", "PeerRun", "PeerSettings", "PeerUnavailable", "ensure_venv", "peers_table", "run_driver", "run_peers",
+    "PEERS",
+    "PeerRun",
+    "PeerSettings",
+    "PeerUnavailable",
+    "ensure_venv",
+    "peers_table",
+    "run_driver",
+    "run_peers",
     "versions_line",
 ]

@@ -48,8 +48,15 @@ class PeerSettings:
     subject: str = "mouse-3"
 
     def spec(self) -> dict[str, Any]:
-        return {"chunks": self.chunks, "nodes": self.nodes, "concurrency": self.concurrency, "writers": self.writers,
-                "keys": self.keys, "subject": self.subject, "seed": 0}
+        return {
+            "chunks": self.chunks,
+            "nodes": self.nodes,
+            "concurrency": self.concurrency,
+            "writers": self.writers,
+            "keys": self.keys,
+            "subject": self.subject,
+            "seed": 0,
+        }
 
 
 @dataclass
@@ -70,13 +77,21 @@ class DriverFailed(RuntimeError):
     """The driver child exited with an error; the message is its last lines."""
 
 
-def run_driver(python: str | Path, spec: dict[str, Any], pythonpath: str | None = None) -> dict[str, Any]:
+def run_driver(
+    python: str | Path, spec: dict[str, Any], pythonpath: str | None = None
+) -> dict[str, Any]:
     """Run the driver in ``python`` on ``spec`` and return its JSON report."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     if pythonpath is not None:
         env["PYTHONPATH"] = pythonpath
-    done = subprocess.run([str(python), str(DRIVER), json.dumps(spec)], capture_output=True, text=True, env=env,
-                          timeout=3600)
+    done = subprocess.run(
+        [str(python), str(DRIVER), json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=3600,
+    )
     if done.returncode != 0:
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
         raise DriverFailed(" ".join(lines[-2:])[-300:] or f"exit status {done.returncode}")
@@ -84,8 +99,12 @@ def run_driver(python: str | Path, spec: dict[str, Any], pythonpath: str | None 
 
 
 def run_peers(
-    uri_for: Callable[[float], str], settings: PeerSettings, run_id: str, scratch: Path,
-    log: Callable[[str], None] = lambda message: None, cache: Path | None = None,
+    uri_for: Callable[[float], str],
+    settings: PeerSettings,
+    run_id: str,
+    scratch: Path,
+    log: Callable[[str], None] = lambda message: None,
+    cache: Path | None = None,
 ) -> list[PeerRun]:
     """Measure every peer; ``uri_for(delay)`` is the server's URI through the proxy adding ``delay`` ms."""
     runs = []
@@ -93,7 +112,11 @@ def run_peers(
         run = PeerRun(key, label)
         runs.append(run)
         try:
-            python = sys.executable if key == "mongozarr" else ensure_venv(key, **({"cache": cache} if cache else {}), log=log)
+            python = (
+                sys.executable
+                if key == "mongozarr"
+                else ensure_venv(key, **({"cache": cache} if cache else {}), log=log)
+            )
         except PeerUnavailable as why:
             run.unavailable = f"not installable: {why}"
             continue
@@ -101,10 +124,13 @@ def run_peers(
         for delay in settings.delays_ms if networked else (None,):
             spec = {**settings.spec(), "store": key}
             if networked:
-                spec |= {"uri": uri_for(delay or 0), "database": f"{run_id}_{key}_{int((delay or 0) * 1000)}us"}
+                spec |= {
+                    "uri": uri_for(delay or 0),
+                    "database": f"{run_id}_{key}_{int((delay or 0) * 1000)}us",
+                }
             else:
                 spec["directory"] = str(scratch / key)
-            log(f"{label}, {'+%g ms' % delay if delay is not None else 'local'} ...")
+            log(f"{label}, {f'+{delay:g} ms' if delay is not None else 'local'} ...")
             try:
                 report = run_driver(python, spec, pythonpath)
             except DriverFailed as why:
@@ -122,7 +148,10 @@ def _seconds(entry: dict[str, Any]) -> str:
 def _operations(settings: PeerSettings) -> list[tuple[str, str]]:
     return [
         ("write", f"create + write {settings.chunks} × 64 KiB chunks"),
-        ("read", f"open + read them (zarr 3: concurrency {settings.concurrency}; zarr 2: one at a time)"),
+        (
+            "read",
+            f"open + read them (zarr 3: concurrency {settings.concurrency}; zarr 2: one at a time)",
+        ),
         ("create", f"create {settings.nodes} nodes with attributes (zarr API)"),
         ("walk", f"open + walk {settings.nodes} nodes, not consolidated"),
         ("search", "search arrays by an attribute (mongozarr: Tree.find; others: walk + filter)"),
@@ -153,13 +182,22 @@ def peers_table(runs: list[PeerRun], settings: PeerSettings) -> Table:
             for run in runs:
                 results = run.at(delay)
                 if results is None:
-                    cells += [run.unavailable if index == 0 and row == 0 and run.unavailable else "n/a", ""]
+                    cells += [
+                        run.unavailable if index == 0 and row == 0 and run.unavailable else "n/a",
+                        "",
+                    ]
                     continue
                 entry = results["writers"] if key == "outcome" else results[key]
                 if key == "outcome":
-                    cells += [f"{entry['kept']} / {entry['lost']} / {entry['conflicts']}", f"of {entry['attempted']}"]
+                    cells += [
+                        f"{entry['kept']} / {entry['lost']} / {entry['conflicts']}",
+                        f"of {entry['attempted']}",
+                    ]
                     continue
-                cells += [_seconds(entry), str(entry["round_trips"]) if "round_trips" in entry else "—"]
+                cells += [
+                    _seconds(entry),
+                    str(entry["round_trips"]) if "round_trips" in entry else "—",
+                ]
             table.add_row(*cells, end_section=row == len(operations) - 1)
     return table
 

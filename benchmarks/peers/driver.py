@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -37,7 +37,17 @@ ATTRIBUTE = "subject"
 SUBJECTS = 10
 #: Driver and handshake commands, not sent on behalf of the measured code.
 CONNECTION_COMMANDS = frozenset(
-    ("hello", "ismaster", "ping", "endsessions", "saslstart", "saslcontinue", "authenticate", "getnonce", "buildinfo")
+    (
+        "hello",
+        "ismaster",
+        "ping",
+        "endsessions",
+        "saslstart",
+        "saslcontinue",
+        "authenticate",
+        "getnonce",
+        "buildinfo",
+    )
 )
 OPERATIONS = ("write", "read", "create", "walk", "search", "writers")
 
@@ -78,7 +88,9 @@ class RoundTripCounter:
 
 
 @contextmanager
-def measured(results: dict[str, Any], operation: str, counter: RoundTripCounter | None) -> Iterator[dict[str, Any]]:
+def measured(
+    results: dict[str, Any], operation: str, counter: RoundTripCounter | None
+) -> Iterator[dict[str, Any]]:
     """Time the block and count its round trips into ``results[operation]``."""
     before = counter.snapshot() if counter is not None else Counter()
     entry: dict[str, Any] = {}
@@ -113,7 +125,11 @@ class Peer:
         import numpy
         import zarr
 
-        return {"zarr": zarr.__version__, "numpy": numpy.__version__, "python": sys.version.split()[0]}
+        return {
+            "zarr": zarr.__version__,
+            "numpy": numpy.__version__,
+            "python": sys.version.split()[0],
+        }
 
     def connect(self, name: str) -> Any:
         raise NotImplementedError
@@ -127,7 +143,11 @@ class Peer:
     def search(self, handle: Any, value: str) -> list[str]:
         """Paths of the arrays whose ``subject`` is ``value``: walk and filter, as a user would."""
         store = self.begin(handle, write=False)
-        return sorted(path for path, node_type, attrs in walk_nodes(self, store) if node_type == "array" and attrs.get(ATTRIBUTE) == value)
+        return sorted(
+            path
+            for path, node_type, attrs in walk_nodes(self, store)
+            if node_type == "array" and attrs.get(ATTRIBUTE) == value
+        )
 
 
 class MongozarrPeer(Peer):
@@ -136,10 +156,15 @@ class MongozarrPeer(Peer):
         self.counter = RoundTripCounter()
 
     def versions(self) -> dict[str, str]:
-        import mongozarr
         import pymongo
 
-        return {**super().versions(), "mongozarr": mongozarr.__version__, "pymongo": pymongo.version}
+        import mongozarr
+
+        return {
+            **super().versions(),
+            "mongozarr": mongozarr.__version__,
+            "pymongo": pymongo.version,
+        }
 
     def connect(self, name: str) -> Any:
         from zarr.core.sync import sync
@@ -147,8 +172,12 @@ class MongozarrPeer(Peer):
         from mongozarr import MongoStore
 
         assert self.counter is not None
-        store = MongoStore(self.spec["uri"], database=f"{self.spec['database']}_{name}",
-                           client_options={"event_listeners": [self.counter.listener()]})
+        store = MongoStore(
+            self.spec["uri"],
+            database=f"{self.spec['database']}_{name}",
+            client_options={"event_listeners": [self.counter.listener()]},
+        )
+
         async def ping() -> None:  # the store's client belongs to zarr's loop: ping from there
             await store.database().command("ping")
 
@@ -159,7 +188,9 @@ class MongozarrPeer(Peer):
         """One query: :meth:`mongozarr.Tree.find`."""
         from mongozarr import open_tree
 
-        return sorted(node.path for node in open_tree(handle).find({ATTRIBUTE: value}, node_type="array"))
+        return sorted(
+            node.path for node in open_tree(handle).find({ATTRIBUTE: value}, node_type="array")
+        )
 
 
 class Zarr2Peer(Peer):
@@ -178,8 +209,12 @@ class Zarr2Peer(Peer):
         from zarr.storage import MongoDBStore
 
         assert self.counter is not None
-        store = MongoDBStore(database=f"{self.spec['database']}_{name}", collection="zarr_collection",
-                             host=self.spec["uri"], event_listeners=[self.counter.listener()])
+        store = MongoDBStore(
+            database=f"{self.spec['database']}_{name}",
+            collection="zarr_collection",
+            host=self.spec["uri"],
+            event_listeners=[self.counter.listener()],
+        )
         store.client.admin.command("ping")
         return store
 
@@ -203,7 +238,11 @@ class IcechunkPeer(Peer):
         import icechunk
 
         repository = icechunk.Repository.open(handle)
-        session = repository.writable_session("main") if write else repository.readonly_session(branch="main")
+        session = (
+            repository.writable_session("main")
+            if write
+            else repository.readonly_session(branch="main")
+        )
         return session.store
 
     def end(self, store: Any, write: bool, message: str) -> None:
@@ -211,7 +250,11 @@ class IcechunkPeer(Peer):
             store.session.commit(message)
 
 
-PEERS: dict[str, type[Peer]] = {"mongozarr": MongozarrPeer, "zarr2": Zarr2Peer, "icechunk": IcechunkPeer}
+PEERS: dict[str, type[Peer]] = {
+    "mongozarr": MongozarrPeer,
+    "zarr2": Zarr2Peer,
+    "icechunk": IcechunkPeer,
+}
 
 
 # ------------------------------------------------------------ operations
@@ -223,7 +266,10 @@ def hierarchy(nodes: int) -> list[tuple[str, str, dict[str, Any]]]:
     result: list[tuple[str, str, dict[str, Any]]] = [("", "group", {"title": "peers benchmark"})]
     result += [(f"g{g}", "group", {"kind": "session", "index": g}) for g in range(groups)]
     arrays = nodes - len(result)
-    result += [(f"g{i % groups}/a{i}", "array", {ATTRIBUTE: f"mouse-{i % SUBJECTS}", "index": i}) for i in range(arrays)]
+    result += [
+        (f"g{i % groups}/a{i}", "array", {ATTRIBUTE: f"mouse-{i % SUBJECTS}", "index": i})
+        for i in range(arrays)
+    ]
     return result
 
 
@@ -231,7 +277,11 @@ def create_nodes(peer: Peer, store: Any, nodes: list[tuple[str, str, dict[str, A
     """Create every node with its attributes through the zarr API of the peer's zarr."""
     import zarr
 
-    root = zarr.open_group(store=store, mode="w") if peer.zarr_format == 2 else zarr.open_group(store=store, mode="w", attributes=nodes[0][2])
+    root = (
+        zarr.open_group(store=store, mode="w")
+        if peer.zarr_format == 2
+        else zarr.open_group(store=store, mode="w", attributes=nodes[0][2])
+    )
     if peer.zarr_format == 2:
         root.attrs.update(nodes[0][2])
     groups: dict[str, Any] = {"": root}
@@ -246,7 +296,9 @@ def create_nodes(peer: Peer, store: Any, nodes: list[tuple[str, str, dict[str, A
         elif peer.zarr_format == 2:
             groups[parent].zeros(name, shape=(8,), chunks=(4,), dtype="u1").attrs.update(attrs)
         else:
-            groups[parent].create_array(name, shape=(8,), chunks=(4,), dtype="uint8", attributes=attrs)
+            groups[parent].create_array(
+                name, shape=(8,), chunks=(4,), dtype="uint8", attributes=attrs
+            )
 
 
 def walk_nodes(peer: Peer, store: Any) -> list[tuple[str, str, dict[str, Any]]]:
@@ -267,14 +319,18 @@ def walk_nodes(peer: Peer, store: Any) -> list[tuple[str, str, dict[str, Any]]]:
     else:
         root = zarr.open_group(store=store, mode="r", use_consolidated=False)
         for path, node in root.members(max_depth=None):
-            found.append((path, "array" if isinstance(node, zarr.Array) else "group", dict(node.attrs)))
+            found.append(
+                (path, "array" if isinstance(node, zarr.Array) else "group", dict(node.attrs))
+            )
     return found
 
 
 def _data(spec: dict[str, Any]) -> Any:
     import numpy as np
 
-    return np.random.default_rng(spec["seed"]).integers(0, 255, spec["chunks"] * CHUNK, dtype="uint8")
+    return np.random.default_rng(spec["seed"]).integers(
+        0, 255, spec["chunks"] * CHUNK, dtype="uint8"
+    )
 
 
 def run_chunks(peer: Peer, results: dict[str, Any]) -> None:
@@ -286,9 +342,25 @@ def run_chunks(peer: Peer, results: dict[str, Any]) -> None:
     with measured(results, "write", peer.counter):
         store = peer.begin(handle, write=True)
         if peer.zarr_format == 2:
-            array = zarr.create(store=store, path="chunks", shape=shape, chunks=chunks, dtype="u1", compressor=None, fill_value=0)
+            array = zarr.create(
+                store=store,
+                path="chunks",
+                shape=shape,
+                chunks=chunks,
+                dtype="u1",
+                compressor=None,
+                fill_value=0,
+            )
         else:
-            array = zarr.create_array(store, name="chunks", shape=shape, chunks=chunks, dtype="uint8", compressors=None, fill_value=0)
+            array = zarr.create_array(
+                store,
+                name="chunks",
+                shape=shape,
+                chunks=chunks,
+                dtype="uint8",
+                compressors=None,
+                fill_value=0,
+            )
         array[:] = data
         peer.end(store, True, "write chunks")
     handle = peer.connect("chunks")  # a fresh client: nothing cached from the write
@@ -319,11 +391,15 @@ def run_nodes(peer: Peer, results: dict[str, Any]) -> None:
         walked = walk_nodes(peer, peer.begin(handle, write=False))
     entry["nodes"] = len(walked) + 1
     if sorted(p for p, _, _ in walked) != sorted(p for p, _, _ in nodes[1:]):
-        raise AssertionError(f"walk found {len(walked)} nodes below the root, expected {len(nodes) - 1}")
+        raise AssertionError(
+            f"walk found {len(walked)} nodes below the root, expected {len(nodes) - 1}"
+        )
     handle = peer.connect("nodes")
     with measured(results, "search", peer.counter) as entry:
         found = peer.search(handle, spec["subject"])
-    expected = sorted(p for p, t, a in nodes if t == "array" and a.get(ATTRIBUTE) == spec["subject"])
+    expected = sorted(
+        p for p, t, a in nodes if t == "array" and a.get(ATTRIBUTE) == spec["subject"]
+    )
     if found != expected:
         raise AssertionError(f"search found {found}, expected {expected}")
     entry["found"] = len(found)
@@ -349,7 +425,15 @@ def _writer(spec: dict[str, Any], worker: int, start: Any, reports: Any) -> None
                 raise
             conflicts += 1
     counts = dict(peer.counter.snapshot()) if peer.counter is not None else None
-    reports.put({"began": began, "ended": time.monotonic(), "written": written, "conflicts": conflicts, "counts": counts})
+    reports.put(
+        {
+            "began": began,
+            "ended": time.monotonic(),
+            "written": written,
+            "conflicts": conflicts,
+            "counts": counts,
+        }
+    )
 
 
 def run_writers(peer: Peer, results: dict[str, Any]) -> None:
@@ -363,7 +447,10 @@ def run_writers(peer: Peer, results: dict[str, Any]) -> None:
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(spec["writers"])
     queue = context.Queue()
-    processes = [context.Process(target=_writer, args=(spec, w, start, queue)) for w in range(spec["writers"])]
+    processes = [
+        context.Process(target=_writer, args=(spec, w, start, queue))
+        for w in range(spec["writers"])
+    ]
     for process in processes:
         process.start()
     # A writer that dies would leave us waiting forever: bound the wait, then report it.
@@ -372,13 +459,22 @@ def run_writers(peer: Peer, results: dict[str, Any]) -> None:
         process.join()
     queue.close()
     queue.join_thread()
-    attrs = dict(zarr.open_group(store=peer.begin(handle, write=False), path="meta", mode="r").attrs)
+    attrs = dict(
+        zarr.open_group(store=peer.begin(handle, write=False), path="meta", mode="r").attrs
+    )
     attempted = spec["writers"] * spec["keys"]
-    kept = sum(1 for w in range(spec["writers"]) for i in range(spec["keys"]) if attrs.get(f"w{w}_{i}") == i)
+    kept = sum(
+        1
+        for w in range(spec["writers"])
+        for i in range(spec["keys"])
+        if attrs.get(f"w{w}_{i}") == i
+    )
     conflicts = sum(r["conflicts"] for r in reports)
     entry: dict[str, Any] = {
         "seconds": max(r["ended"] for r in reports) - min(r["began"] for r in reports),
-        "attempted": attempted, "kept": kept, "conflicts": conflicts,
+        "attempted": attempted,
+        "kept": kept,
+        "conflicts": conflicts,
         # Neither kept nor refused with an error: overwritten by another writer without a word.
         "lost": attempted - kept - conflicts,
     }

@@ -49,8 +49,13 @@ def candidate_interpreters() -> list[Interpreter]:
             continue
         try:
             # A pyenv shim exists for every version but fails for one not selected: ask it.
-            probe = subprocess.run([command, "-c", "import sys, venv; print(sys.version.split()[0])"],
-                                   capture_output=True, text=True, timeout=60)
+            probe = subprocess.run(
+                [command, "-c", "import sys, venv; print(sys.version.split()[0])"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
         except (OSError, subprocess.TimeoutExpired):
             continue
         version = probe.stdout.strip()
@@ -66,7 +71,11 @@ def _python(venv: Path) -> Path:
 
 
 def _last_lines(text: str, count: int = 2) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip() and not line.startswith("WARNING: Location")]
+    lines = [
+        line
+        for line in text.strip().splitlines()
+        if line.strip() and not line.startswith("WARNING: Location")
+    ]
     return " ".join(lines[-count:])[-300:]
 
 
@@ -90,14 +99,27 @@ def ensure_venv(peer: str, cache: Path = CACHE, log: object = None) -> Path:
     reasons = []
     for interpreter in candidate_interpreters():
         shutil.rmtree(venv, ignore_errors=True)
-        made = subprocess.run([interpreter.command, "-m", "venv", str(venv)], capture_output=True, text=True)
+        made = subprocess.run(
+            [interpreter.command, "-m", "venv", str(venv)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if made.returncode != 0:
-            reasons.append(f"Python {interpreter.version}: venv failed ({_last_lines(made.stderr)})")
+            reasons.append(
+                f"Python {interpreter.version}: venv failed ({_last_lines(made.stderr)})"
+            )
             continue
         if callable(log):
-            log(f"building the {peer} venv with Python {interpreter.version}: pip install {' '.join(requirements)}")
-        installed = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *requirements],
-                                   capture_output=True, text=True)
+            log(
+                f"building the {peer} venv with Python {interpreter.version}: pip install {' '.join(requirements)}"
+            )
+        installed = subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", *requirements],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if installed.returncode == 0:
             marker.write_text(wanted)
             return python
