@@ -11,6 +11,12 @@ puts latency-injecting proxies in front of it, and prints three tables:
 3. opening and walking large hierarchies, and a query over many nodes with and
    without an index.
 
+``--peers`` prints a fourth table instead: the same operations through real
+peers, in the same run (zarr 2.18's ``MongoDBStore`` against the same server and
+proxies, and Icechunk on a local directory), each from a venv of its own that the
+benchmark builds (see ``benchmarks/peers/``). With ``--save`` it replaces only the
+peers section of the file.
+
 Figures are printed, never asserted: they depend on the machine and the server.
 """
 
@@ -50,6 +56,7 @@ import mongozarr
 from benchmarks import hierarchy
 from benchmarks.baseline_store import MAX_VALUE_BYTES, BaselineStore
 from benchmarks.latency_proxy import LatencyProxy
+from benchmarks.peers import PeerSettings, peers_table, run_peers, versions_line
 from mongozarr import MongoStore
 from mongozarr.documents import escape_key
 from mongozarr.monitoring import CommandCounter, RoundTrips, monitored_store
@@ -536,7 +543,9 @@ def _preload(settings: Settings, run_id: str) -> dict[tuple[str, str], list[dict
     return batches
 
 
-def header(console: Console, argv: list[str], backend: Backend, pings: dict[float, float], load_seconds: float) -> None:
+def header(
+    console: Console, argv: list[str], backend: Backend, pings: dict[float, float], load_seconds: float | None
+) -> None:
     import pymongo as pm
 
     console.print(f"[bold]mongozarr benchmarks[/bold]  {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}")
@@ -551,6 +560,8 @@ def header(console: Console, argv: list[str], backend: Backend, pings: dict[floa
         "latency: a TCP proxy in a child process delays every reply; measured ping round trip "
         + ", ".join(f"+{d:g} ms → {ms:.2f} ms" for d, ms in pings.items())
     )
+    if load_seconds is None:  # the peers table: no baseline, nothing preloaded
+        return
     console.print(
         "baseline: one document per key {_id, value} (the zarr v2 MongoDBStore design), one query per get, "
         "no batching, no index beyond _id; LocalStore on a temporary directory; all stores read through zarr's API"
@@ -566,6 +577,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run in well under a minute")
     parser.add_argument("--uri", help="a real MongoDB (mongodb://host:port) instead of the built-in wire server")
     parser.add_argument("--save", type=Path, help="also write the output to this Markdown file")
+    parser.add_argument("--peers", action="store_true",
+                        help="only the real-peers table: zarr 2.18 MongoDBStore and Icechunk, each in a venv it builds")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     # zarr warns that consolidated metadata is not in the v3 spec yet, on every consolidation.
@@ -573,6 +586,8 @@ def main(argv: list[str] | None = None) -> int:
     # A fixed width: the tables are wide, and the output is mostly read from logs and files.
     console = Console(record=True, width=170)
     run_id = "mzb" + datetime.datetime.now().strftime("%H%M%S")
+    if args.peers:
+        return peers_main(args, argv, console, run_id)
     started = time.perf_counter()
     delays = set(settings.delays_ms) | set(settings.walk_delays_ms)
     preload = _preload(settings, run_id)
@@ -598,11 +613,62 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"total time {time.perf_counter() - started:.0f} s")
     if args.save:
         text = console.export_text()
+        # A full run rewrites the file but keeps the peers section (written by --peers).
+        kept = _section(args.save.read_text()) if args.save.exists() else None
         args.save.write_text(
             "# mongozarr benchmark results\n\n"
-            f"Produced by `{' '.join(['python benchmarks/run.py', *(a for a in argv if a not in ('--save', str(args.save)))])}`"
+            f"Produced by `{_command(argv, args.save)}`"
             " (see `benchmarks/run.py` for what each figure measures).\n\n```text\n" + text + "```\n"
+            + (f"\n{kept}\n" if kept else "")
         )
+    return 0
+
+
+PEERS_START, PEERS_END = "<!-- peers:start -->", "<!-- peers:end -->"
+
+
+def _command(argv: list[str], save: Path) -> str:
+    return " ".join(["python benchmarks/run.py", *(a for a in argv if a not in ("--save", str(save)))])
+
+
+def _section(text: str) -> str | None:
+    """The peers section of a results file (markers included), if it has one."""
+    start, end = text.find(PEERS_START), text.find(PEERS_END)
+    return text[start : end + len(PEERS_END)] if start >= 0 and end > start else None
+
+
+def save_peers_section(path: Path, command: str, output: str) -> None:
+    """Write the peers table into ``path``, replacing its previous peers section only."""
+    section = (
+        f"{PEERS_START}\n## Real peers\n\nProduced by `{command}`: zarr 2.18's MongoDBStore and Icechunk, each from "
+        "a venv the benchmark builds (see `benchmarks/peers/`).\n\n```text\n" + output + f"```\n{PEERS_END}"
+    )
+    text = path.read_text() if path.exists() else "# mongozarr benchmark results\n"
+    old = _section(text)
+    path.write_text(text.replace(old, section) if old else text.rstrip("\n") + "\n\n" + section + "\n")
+
+
+PEERS_FULL = PeerSettings()
+PEERS_QUICK = PeerSettings(chunks=10, nodes=30, writers=3, keys=2, delays_ms=(0,))
+
+
+def peers_main(args: argparse.Namespace, argv: list[str], console: Console, run_id: str) -> int:
+    """``--peers``: mongozarr, zarr 2.18's MongoDBStore and Icechunk through the same operations."""
+    settings = PEERS_QUICK if args.quick else PEERS_FULL
+    started = time.perf_counter()
+    with start_backend(args.uri, {}, set(settings.delays_ms), run_id) as backend, \
+            tempfile.TemporaryDirectory(prefix="mongozarr-peers-") as scratch:
+        pings = {d: ping_ms(backend, d) for d in settings.delays_ms}
+        header(console, argv, backend, pings, None)
+        # Progress goes to stderr, so that it stays out of the recorded table.
+        progress = Console(stderr=True)
+        runs = run_peers(lambda delay: backend.uri("admin", delay), settings, run_id, Path(scratch),
+                         log=lambda message: progress.print(f"[dim]{message}[/dim]"))
+    console.print(f"peers: {versions_line(runs)}")
+    console.print(peers_table(runs, settings))
+    console.print(f"total time {time.perf_counter() - started:.0f} s")
+    if args.save:
+        save_peers_section(args.save, _command(argv, args.save), console.export_text())
     return 0
 
 

@@ -10,12 +10,15 @@ from typing import Any
 import pymongo
 import pytest
 import zarr
+from rich.console import Console
 from zarr.core.buffer import Buffer, cpu
+from zarr.storage import MemoryStore
 from zarr.testing.store import StoreTests
 
 from benchmarks import hierarchy
 from benchmarks.baseline_store import MAX_VALUE_BYTES, BaselineStore
 from benchmarks.latency_proxy import LatencyProxy
+from benchmarks.peers import PeerRun, PeerSettings, driver, peers_table, run_driver
 from mongozarr.monitoring import CommandCounter
 from mongozarr.testing import WireServer
 from tests import raw
@@ -123,3 +126,86 @@ def test_synthetic_hierarchy_opens_in_zarr(mock_uri: str) -> None:
         assert len(members) == 59
         arrays = [m for m in members.values() if isinstance(m, zarr.Array)]
         assert arrays and all(a.attrs[hierarchy.ATTRIBUTE].startswith("mouse-") for a in arrays)
+
+
+# ------------------------------------------------------------ real peers (benchmarks/peers)
+
+
+class _MemoryPeer(driver.Peer):
+    """The driver's zarr 3 path for a peer (walk + filter search) on a MemoryStore: no venv, no network."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__(spec)
+        self.stores: dict[str, MemoryStore] = {}
+
+    def connect(self, name: str) -> MemoryStore:
+        return self.stores.setdefault(name, MemoryStore())
+
+
+def test_peer_driver_creates_walks_and_searches_by_walking() -> None:
+    spec = {**PeerSettings(chunks=3, nodes=25).spec(), "store": "memory"}
+    results: dict[str, Any] = {}
+    peer = _MemoryPeer(spec)
+    driver.run_chunks(peer, results)
+    driver.run_nodes(peer, results)
+    expected = [p for p, t, a in driver.hierarchy(25) if t == "array" and a[driver.ATTRIBUTE] == spec["subject"]]
+    assert expected and results["search"]["found"] == len(expected)
+    assert results["create"]["nodes"] == results["walk"]["nodes"] == 25
+    assert results["read"]["concurrency"] == spec["concurrency"]
+    assert "round_trips" not in results["walk"]  # no MongoDB, nothing counted
+
+
+@pytest.mark.wire
+def test_peer_driver_counts_mongozarr_round_trips_in_a_child(wire_server: WireServer, wire_uri: str) -> None:
+    name = wire_uri.split("/")[3].split("?")[0]
+    settings = PeerSettings(chunks=2, nodes=6, writers=2, keys=2)
+    spec = {**settings.spec(), "store": "mongozarr", "uri": wire_uri, "database": name}
+    try:
+        report = run_driver(sys.executable, spec, str(ROOT))
+    finally:
+        with pymongo.MongoClient(wire_server.uri("admin")) as client:
+            for database in client.list_database_names():
+                if database.startswith(name + "_"):
+                    client.drop_database(database)
+    results = report["results"]
+    assert report["versions"]["mongozarr"]
+    assert results["search"] == {**results["search"], "round_trips": 1, "found": 1}
+    assert results["read"]["round_trips"] >= 1 and results["read"]["by_command"].get("find")
+    assert results["writers"] | {"kept": 4, "lost": 0, "conflicts": 0} == results["writers"]
+    assert results["writers"]["round_trips"] >= 4  # at least one write per key, summed over the writer processes
+
+    runs = [PeerRun("mongozarr", "mongozarr", {0: results}, report["versions"]),
+            PeerRun("zarr2", "zarr 2.18 MongoDBStore", unavailable="not installable: no wheel for this Python")]
+    console = Console(record=True, width=250)
+    console.print(peers_table(runs, PeerSettings(chunks=2, nodes=6, writers=2, keys=2, delays_ms=(0,))))
+    text = console.export_text()
+    assert "not installable: no wheel for this Python" in text
+    assert "4 / 0 / 0" in text and f"{results['walk']['round_trips']}" in text
+
+
+def test_ensure_venv_reuses_the_cache_and_explains_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks.peers import venvs
+
+    cached = tmp_path / "zarr2"
+    (cached / "bin").mkdir(parents=True)
+    (cached / "bin" / "python").write_text("")
+    (cached / "mongozarr-peer-requirements.txt").write_text("\n".join(venvs.PEER_REQUIREMENTS["zarr2"]) + "\n")
+    monkeypatch.setattr(venvs, "candidate_interpreters", lambda: pytest.fail("a cached venv must not be rebuilt"))
+    assert venvs.ensure_venv("zarr2", cache=tmp_path) == cached / "bin" / "python"
+    monkeypatch.setattr(venvs, "candidate_interpreters", list)
+    with pytest.raises(venvs.PeerUnavailable, match="no Python interpreter"):
+        venvs.ensure_venv("icechunk", cache=tmp_path)
+    assert (tmp_path / ".gitignore").read_text() == "*\n"
+
+
+def test_peers_section_replaces_only_itself(tmp_path: Path) -> None:
+    from benchmarks import run
+
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# mongozarr benchmark results\n\ntables 1-3\n")
+    run.save_peers_section(results, "python benchmarks/run.py --peers", "first\n")
+    run.save_peers_section(results, "python benchmarks/run.py --peers", "second\n")
+    text = results.read_text()
+    assert "tables 1-3" in text and "second" in text and "first" not in text
+    assert text.count(run.PEERS_START) == 1
+    assert run._section(text) is not None and "second" in run._section(text)
