@@ -39,6 +39,8 @@ def fsck_command(
             "orphan_bytes": report.orphan_bytes,
             "orphan_pieces": [str(i) for i in report.orphan_pieces],
             "lost_chunks": report.lost_chunks,
+            "lost_objects": [{"key": k, "object": o} for k, o in report.lost_objects],
+            "unchecked_objects": report.unchecked_objects,
             "malformed_nodes": [{"path": p, "problem": why} for p, why in report.malformed_nodes],
             "nodes_without_parent": report.nodes_without_parent,
             "chunks_without_node": [{"node": n, "chunks": c, "bytes": b} for n, c, b in report.chunks_without_node],
@@ -53,8 +55,13 @@ def fsck_command(
         console.print(f"{store}: {len(report.orphan_files)} orphan GridFS files "
                       f"({megabytes(report.orphan_bytes)}) and {len(report.orphan_pieces)} orphan "
                       f"piece sets {done}")
+        external = dict(report.lost_objects)
         for key in report.lost_chunks:
-            console.print(f"lost chunk (its GridFS data is gone): {escape(key)}")
+            where = f"its object {external[key]} is gone" if key in external else "its GridFS data is gone"
+            console.print(f"lost chunk ({escape(where)}; kept, not repaired): {escape(key)}")
+        if report.unchecked_objects:
+            console.print(f"{report.unchecked_objects} chunk(s) in an external object store not checked: "
+                          "open the store with its chunks= store (Python: mongozarr.fsck) to check them")
         for path, why in report.malformed_nodes:
             console.print(f"unreadable node /{escape(path)}: {escape(why)}")
         for path in report.nodes_without_parent:

@@ -182,20 +182,14 @@ class ChunkCollection:
             )
             for key, (node, data) in items.items()
         ]
-        failed: dict[str, Exception] = {}
-        try:
-            await db[self.name].bulk_write(requests, ordered=False)
-        except BulkWriteError as error:
-            for failure in error.details.get("writeErrors", []):
-                key = keys[failure["index"]]
-                if failure.get("code") != _DUPLICATE_KEY:
-                    failed[key] = BulkWriteError({"writeErrors": [failure]})
-                    continue
-                node, data = items[key]
-                try:
-                    await self.write(db, key, node, data)
-                except PyMongoError as single_error:
-                    failed[key] = single_error
+        # A duplicate key: the chunk is in GridFS or external now; write it the long way.
+        raced, failed = await _bulk_write(db[self.name], keys, requests)
+        for key in raced:
+            node, data = items[key]
+            try:
+                await self.write(db, key, node, data)
+            except PyMongoError as single_error:
+                failed[key] = single_error
         return failed
 
     async def write_large_many(self, db: Any, items: dict[str, tuple[str, bytes]]) -> dict[str, Exception]:
@@ -231,17 +225,7 @@ class ChunkCollection:
             )
             for key in keys
         ]
-        lost: set[str] = set()
-        failed: dict[str, Exception] = {}
-        try:
-            await db[self.name].bulk_write(requests, ordered=False)
-        except BulkWriteError as error:
-            for failure in error.details.get("writeErrors", []):
-                key = keys[failure["index"]]
-                if failure.get("code") == _DUPLICATE_KEY:
-                    lost.add(key)
-                else:
-                    failed[key] = BulkWriteError({"writeErrors": [failure]})
+        lost, failed = await _bulk_write(db[self.name], keys, requests)
         # Refused swaps left their new files unreferenced: free them too.
         orphans = [ids[key] for key in failed]
         for key in lost:
@@ -306,3 +290,19 @@ class ChunkCollection:
         files = await collection.find({**match, GRIDFS_ID: {"$exists": True}}, {GRIDFS_ID: 1}).to_list()
         await collection.delete_many(match)
         await self.gridfs.delete(db, [f[GRIDFS_ID] for f in files])
+
+
+async def _bulk_write(collection: Any, keys: list[str], requests: list[Any]) -> tuple[list[str], dict[str, Exception]]:
+    """One unordered bulk write of one request per key: the keys refused as duplicates, and the other failures."""
+    duplicates: list[str] = []
+    failed: dict[str, Exception] = {}
+    try:
+        await collection.bulk_write(requests, ordered=False)
+    except BulkWriteError as error:
+        for failure in error.details.get("writeErrors", []):
+            key = keys[failure["index"]]
+            if failure.get("code") == _DUPLICATE_KEY:
+                duplicates.append(key)
+            else:
+                failed[key] = BulkWriteError({"writeErrors": [failure]})
+    return duplicates, failed
