@@ -22,8 +22,9 @@ from mongozarr.documents import (
     metadata_names,
     raw_metadata,
 )
-from mongozarr.layout import dir_prefixes, strictly_below
+from mongozarr.layout import dir_prefixes, in_batches, strictly_below
 from mongozarr.storage.batching import Coalescer
+from mongozarr.storage.creation_checks import held_ancestor, hold_ancestors
 from mongozarr.storage.state import StoreState
 from mongozarr.storage.views import Content, Views
 
@@ -94,10 +95,36 @@ def _holders(doc: dict[str, Any], names: list[str]) -> int:
     return max(count, 0)
 
 
-async def fetch_nodes(nodes: Any, requests: dict[str, list[Read | None]]) -> dict[str, Handout]:
-    """Read the node documents of one batch, and record the views zarr builds objects from."""
-    docs = await nodes.find({"_id": {"$in": list(requests)}}).to_list()
-    return handouts(docs, requests)
+class Absent:
+    """A node read that found nothing, with its ancestors' documents as they were then (None: absent)."""
+
+    def __init__(self, ancestors: dict[str, dict[str, Any] | None]) -> None:
+        self.ancestors = ancestors
+
+
+def _ancestors(path: str) -> list[str]:
+    return [directory for directory in dir_prefixes(path) if directory != path]
+
+
+async def fetch_nodes(nodes: Any, requests: dict[str, list[Read | None]]) -> dict[str, Handout | Absent]:
+    """Read the node documents of one batch, and record the views zarr builds objects from.
+
+    The ancestors of every requested node come in the same query: when a node
+    is absent (about to be created), they answer zarr's next reads, its check
+    that no ancestor is an array (see :mod:`~mongozarr.storage.creation_checks`).
+    """
+    ids = list(dict.fromkeys([*requests, *(a for path in requests for a in _ancestors(path))]))
+    docs = [
+        doc for batch in in_batches(ids) for doc in await nodes.find({"_id": {"$in": list(batch)}}).to_list()
+    ]
+    by_id = {doc["_id"]: doc for doc in docs}
+    found: dict[str, Handout | Absent] = {
+        **handouts([doc for doc in docs if doc["_id"] in requests], requests)
+    }
+    for path in requests:
+        if path not in found:
+            found[path] = Absent({a: by_id.get(a) for a in _ancestors(path)})
+    return found
 
 
 def handouts(docs: list[dict[str, Any]], requests: dict[str, list[Read | None]]) -> dict[str, Handout]:
@@ -154,9 +181,18 @@ class NodeReads:
         views = self.state.views
         request = Read(views, name) if hand_out else None
         handout = self._from_walk(path, name, request)
-        if handout is None:
-            handout = await batch.submit(path, request)
-            if handout is not None:
+        held, held_doc = (False, None) if handout is not None else held_ancestor(path, name)
+        if held:
+            handout = None if held_doc is None else handouts([held_doc], {path: [request]})[path]
+        elif handout is None:
+            result = await batch.submit(path, request)
+            if isinstance(result, Absent):
+                for doc in result.ancestors.values():
+                    if doc is not None:
+                        self.state.walks.saw(doc)
+                hold_ancestors(self.state.walks, result.ancestors)
+            else:
+                handout = result
                 self.state.walks.saw(handout.doc)
         if handout is None:
             self.state.absent.add(path)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mongozarr.layout import KEYS_PER_QUERY
 from mongozarr.storage.batching import Coalescer, PerLoop
-from mongozarr.storage.node_reads import Handout, Read, fetch_nodes
+from mongozarr.storage.node_reads import Absent, Handout, Read, fetch_nodes
 
 if TYPE_CHECKING:
     from zarr.abc.store import ByteRequest
@@ -110,7 +110,7 @@ class StoreBatches:
     def _chunks_per_reply(self) -> int:
         return max(1, min(_MAX_KEYS_PER_QUERY, _REPLY_BYTES // self._state.size_hint))
 
-    async def _fetch_nodes(self, requests: dict[str, list[Read | None]]) -> dict[str, Handout]:
+    async def _fetch_nodes(self, requests: dict[str, list[Read | None]]) -> dict[str, Handout | Absent]:
         return await fetch_nodes(self._database()[self._nodes_name], requests)
 
     async def _fetch_chunks(self, keys: dict[str, None]) -> dict[str, Any]:
