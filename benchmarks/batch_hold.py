@@ -1,0 +1,74 @@
+"""Does holding a chunk batch until it fills cost throughput? Same run, hold on and off.
+
+The chunk coalescer holds requests while a batch is in flight until the next
+batch reaches zarr's concurrency (fewer round trips). A per-event-loop-turn
+flush sends smaller batches sooner. This reads the same arrays both ways
+through a latency proxy, alternating, and prints MB/s (median of 3 reads).
+
+Run: ``python benchmarks/batch_hold.py`` (starts its own wire server).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import zarr
+
+from benchmarks.latency_proxy import LatencyProxy
+from mongozarr import MongoStore
+from mongozarr.storage import store_batches
+from mongozarr.testing import WireServer
+
+_SIZES = ((4096, 256), (65536, 64))  # chunk bytes, chunks
+_HOLD = store_batches.Coalescer
+
+
+def _per_turn(*args: Any, fill: Any = None, **kwargs: Any) -> Any:
+    """The coalescer without its fill target: each loop turn's requests go together."""
+    return _HOLD(*args, **kwargs)
+
+
+def _read_mb_per_s(uri: str, path: str, nbytes: int) -> float:
+    times = []
+    for _ in range(3):
+        store = MongoStore(uri)
+        start = time.perf_counter()
+        zarr.open_array(store, path=path, mode="r")[:]
+        times.append(time.perf_counter() - start)
+        store.close()
+    return nbytes / 1e6 / statistics.median(times)
+
+
+def main() -> None:
+    print("command: python benchmarks/batch_hold.py")
+    with WireServer() as server:
+        uri = server.uri("batch_hold")
+        writer = MongoStore(uri)
+        for size, count in _SIZES:
+            values = np.random.default_rng(0).random(count * size // 8)  # incompressible
+            array = zarr.create_array(writer, name=f"a{size}", shape=values.shape, chunks=(size // 8,),
+                                      dtype="f8", overwrite=True)
+            array[:] = values
+        writer.close()
+        for delay in (0, 10):
+            with LatencyProxy(server.host, server.port, delay) as proxy:
+                for size, count in _SIZES:
+                    figures: dict[str, list[float]] = {"hold": [], "per-turn": []}
+                    for mode in ("hold", "per-turn", "hold", "per-turn"):
+                        store_batches.Coalescer = _HOLD if mode == "hold" else _per_turn  # type: ignore[misc]
+                        figures[mode].append(_read_mb_per_s(proxy.uri(uri), f"a{size}", size * count))
+                    store_batches.Coalescer = _HOLD  # type: ignore[misc]
+                    print(f"+{delay:>2} ms  {size // 1024:>3} KiB x {count:<4}"
+                          + "".join(f"  {mode} {statistics.mean(v):5.1f} MB/s" for mode, v in figures.items()))
+
+
+if __name__ == "__main__":
+    main()
