@@ -6,7 +6,9 @@ only the waiting thread sees ``KeyboardInterrupt``: the coroutine goes on in
 the background, and at exit its tasks are destroyed half-way ("Task was
 destroyed but it is pending", "Event loop is closed"). Here the interrupt
 also cancels the coroutine and waits until it has unwound (its workers
-cancelled, its stores closed) before ``KeyboardInterrupt`` reaches the caller.
+cancelled, its stores closed, the database requests it had already sent
+finished rather than cut off mid-write) before ``KeyboardInterrupt`` reaches
+the caller.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ from typing import Any, TypeVar
 
 from zarr.core.sync import sync
 
+from mongozarr.storage.batching import drain
+
 __all__ = ["run_interruptible"]
 
 T = TypeVar("T")
+# How long an interrupted operation waits for its requests already sent.
+_DRAIN_SECONDS = 10.0
 
 
 def run_interruptible(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -41,7 +47,11 @@ def run_interruptible(coroutine: Coroutine[Any, Any, T]) -> T:
         try:
             return await coroutine
         finally:
-            finished.set()
+            try:
+                if abandoned:
+                    await drain(_DRAIN_SECONDS)  # requests already sent finish, not cut off
+            finally:
+                finished.set()
 
     try:
         return sync(guarded())

@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Coalescer", "PerLoop"]
+__all__ = ["Coalescer", "PerLoop", "drain"]
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
@@ -40,6 +40,23 @@ BatchFunction = Callable[[dict[K, list[Any]]], Awaitable[dict[K, Any]]]
 # a busy machine; the ceiling keeps a slow server from stalling a tail.
 _MIN_LINGER = 0.005
 _MAX_LINGER = 0.1
+
+
+# Every batch sent and not finished, of every coalescer (see drain).
+_SENT: weakref.WeakSet[asyncio.Task[None]] = weakref.WeakSet()
+
+
+async def drain(timeout: float) -> None:
+    """Wait (at most ``timeout`` seconds) for the batches sent on the running loop to finish.
+
+    Run when an operation is cancelled (Ctrl-C), so that its requests already
+    on the wire complete instead of being cut off, and no batch task is left
+    pending when the loop or the process ends.
+    """
+    loop = asyncio.get_running_loop()
+    sent = [task for task in _SENT if task.get_loop() is loop and not task.done()]
+    if sent:
+        await asyncio.wait(sent, timeout=timeout)
 
 
 class Coalescer(Generic[K]):
@@ -116,10 +133,12 @@ class Coalescer(Generic[K]):
             raise
 
     def _abandon(self, item: K, future: asyncio.Future[Any]) -> None:
-        """A caller was cancelled: drop its request, and cancel a batch nobody waits for any more.
+        """A caller was cancelled: drop its request if its batch has not been sent.
 
-        Without this a cancelled copy (Ctrl-C) would leave batch tasks running
-        after their callers are gone, to be destroyed pending when the loop ends.
+        A batch already sent runs to its end even when nobody waits for it any
+        more: cut off mid-request, a write leaves the server to clean up after a
+        dropped connection, and the local server (mongoeco) can be left with its
+        database locked. :func:`drain` lets a cancelled operation wait for them.
         """
         pending = self._pending.get(item)
         if pending is not None and future in pending[1]:
@@ -127,13 +146,6 @@ class Coalescer(Generic[K]):
             del pending[0][index], pending[1][index]
             if not pending[1]:
                 del self._pending[item]
-            return
-        for task, batch in self._batches.items():
-            waiters = [waiter for _, batch_waiters in batch.values() for waiter in batch_waiters]
-            if future in waiters:
-                if all(waiter.done() for waiter in waiters):
-                    task.cancel()
-                return
 
     def _holding(self, size: int) -> bool:
         """Whether the pending requests wait for more: traffic flows and the batch is not filled."""
@@ -172,6 +184,7 @@ class Coalescer(Generic[K]):
             batch = dict(items[start : start + size])
             task = asyncio.get_running_loop().create_task(self._serve(batch))
             self._batches[task] = batch
+            _SENT.add(task)
             task.add_done_callback(self._forget)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
@@ -193,6 +206,10 @@ class Coalescer(Generic[K]):
             return
         finally:
             self._in_flight -= 1
+            # Requests held behind this batch get their bound now, whatever became
+            # of it (a failed or cancelled batch delivers nothing, so no caller
+            # comes back to send them).
+            self._arm_hold(loop)
         elapsed = loop.time() - started
         self._round_trip = elapsed if self._round_trip is None else (self._round_trip + elapsed) / 2
         for item, (_, waiters) in batch.items():
