@@ -25,6 +25,7 @@ __all__ = [
     "GRIDFS_ID",
     "KEYS_PER_QUERY",
     "LINKS",
+    "NODES_PER_REPLY",
     "PENDING_APPENDS",
     "Layout",
     "check_database",
@@ -49,6 +50,10 @@ EXTERNAL = "external"
 # Fields of node documents written by coordination (links, appends).
 LINKS = "links"
 PENDING_APPENDS = "pending_appends"
+# Node documents asked for per reply when a query may return many (a walk's
+# level, a Tree find): one reply for most. MongoDB caps a reply at 16 MiB by
+# itself; the mongoeco server does not, so the bound is ours.
+NODES_PER_REPLY = 25_000
 # The most values one `$in` carries. MongoDB takes any number that fits 16 MiB,
 # but mongoeco (the local server and the wire tier) nests `$in` into an
 # expression tree it refuses deeper than 1000: beyond about 495 values.

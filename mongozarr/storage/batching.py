@@ -87,7 +87,7 @@ class Coalescer(Generic[K]):
         self._fill = fill
         self._pending: dict[K, tuple[list[Any], list[asyncio.Future[Any]]]] = {}
         self._scheduled = False
-        self._batches: dict[asyncio.Task[None], dict[K, tuple[list[Any], list[asyncio.Future[Any]]]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
         # Traffic flows while a batch is in flight or callers of a delivered one are
         # not back yet; a hold that expires counts those as gone.
         self._in_flight = 0
@@ -181,14 +181,10 @@ class Coalescer(Generic[K]):
         for start in range(0, len(items), size):
             # In flight from now: requests of the next turns wait for it to fill.
             self._in_flight += 1
-            batch = dict(items[start : start + size])
-            task = asyncio.get_running_loop().create_task(self._serve(batch))
-            self._batches[task] = batch
+            task = asyncio.get_running_loop().create_task(self._serve(dict(items[start : start + size])))
+            self._tasks.add(task)
             _SENT.add(task)
-            task.add_done_callback(self._forget)
-
-    def _forget(self, task: asyncio.Task[None]) -> None:
-        self._batches.pop(task, None)
+            task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, batch: dict[K, tuple[list[Any], list[asyncio.Future[Any]]]]) -> None:
         self.batches += 1

@@ -11,7 +11,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from mongozarr.documents import metadata_names, render_metadata
-from mongozarr.layout import dir_prefixes, in_batches, key_of, prefix_regex, strictly_below, subtree
+from mongozarr.layout import (
+    NODES_PER_REPLY,
+    dir_prefixes,
+    in_batches,
+    key_of,
+    prefix_regex,
+    strictly_below,
+    subtree,
+)
 from mongozarr.storage.chunks.collection import ChunkCollection
 from mongozarr.storage.node_reads import NAMES_PROJECTION
 from mongozarr.storage.walk_snapshots import WalkClock, WalkSnapshot, depth_of
@@ -19,9 +27,6 @@ from mongozarr.storage.walk_snapshots import WalkClock, WalkSnapshot, depth_of
 __all__ = ["Listing"]
 
 _SCAN_BATCH = 1000
-# Node documents per reply of a walk's queries: one reply for a whole level
-# (MongoDB caps a reply at 16 MiB; the mongoeco test server needs a bound).
-_FIND_BATCH = 25_000
 
 
 def _holding(prefix: str) -> dict[str, Any]:
@@ -69,14 +74,13 @@ class Listing:
             if doc["_id"] not in emitted:
                 yield doc["_id"]
 
-    async def list_dir(self, db: Any, prefix: str, walks: WalkClock | None = None) -> AsyncIterator[str]:
+    async def list_dir(self, db: Any, prefix: str, walks: WalkClock) -> AsyncIterator[str]:
         """The distinct names directly under ``prefix``.
 
         Served from the running walk's snapshot where it can (see
         :mod:`~mongozarr.storage.walk_snapshots`): a walk costs one query per level.
         """
         prefix = prefix.rstrip("/")
-        walks = walks if walks is not None else WalkClock()
         snapshot = walks.current()
         if snapshot is not None and snapshot.can_list(prefix):
             await self._fetch_level(db, snapshot, depth_of(prefix) + 1)
@@ -111,7 +115,7 @@ class Listing:
         else:
             chunk_query = {}
         docs, parents, chunk_nodes = await asyncio.gather(
-            nodes.find({"$or": [{"_id": prefix}, {"parent": prefix}]}, batch_size=_FIND_BATCH).to_list(),
+            nodes.find({"$or": [{"_id": prefix}, {"parent": prefix}]}, batch_size=NODES_PER_REPLY).to_list(),
             nodes.distinct("parent", {**strictly_below(prefix), "depth": {"$gt": depth + 1}}),
             chunks.distinct("node", chunk_query),
         )
@@ -137,7 +141,7 @@ class Listing:
             docs = []
             for batch in in_batches(parents):
                 query = {"parent": {"$in": list(batch)}}
-                docs += await db[self.nodes_name].find(query, batch_size=_FIND_BATCH).to_list()
+                docs += await db[self.nodes_name].find(query, batch_size=NODES_PER_REPLY).to_list()
             snapshot.add_level(depth, docs)
         finally:
             snapshot.pending.pop(depth, None)

@@ -118,9 +118,7 @@ async def fetch_nodes(nodes: Any, requests: dict[str, list[Read | None]]) -> dic
         doc for batch in in_batches(ids) for doc in await nodes.find({"_id": {"$in": list(batch)}}).to_list()
     ]
     by_id = {doc["_id"]: doc for doc in docs}
-    found: dict[str, Handout | Absent] = {
-        **handouts([doc for doc in docs if doc["_id"] in requests], requests)
-    }
+    found: dict[str, Handout | Absent] = dict(handouts([doc for doc in docs if doc["_id"] in requests], requests))
     for path in requests:
         if path not in found:
             found[path] = Absent({a: by_id.get(a) for a in _ancestors(path)})
@@ -181,19 +179,12 @@ class NodeReads:
         views = self.state.views
         request = Read(views, name) if hand_out else None
         handout = self._from_walk(path, name, request)
-        held, held_doc = (False, None) if handout is not None else held_ancestor(path, name)
-        if held:
-            handout = None if held_doc is None else handouts([held_doc], {path: [request]})[path]
-        elif handout is None:
-            result = await batch.submit(path, request)
-            if isinstance(result, Absent):
-                for doc in result.ancestors.values():
-                    if doc is not None:
-                        self.state.walks.saw(doc)
-                hold_ancestors(self.state.walks, result.ancestors)
+        if handout is None:
+            held, held_doc = held_ancestor(path, name)
+            if held:
+                handout = None if held_doc is None else handouts([held_doc], {path: [request]})[path]
             else:
-                handout = result
-                self.state.walks.saw(handout.doc)
+                handout = await self._fetch(batch, path, request)
         if handout is None:
             self.state.absent.add(path)
             return None
@@ -228,6 +219,18 @@ class NodeReads:
                 marker = content.get("consolidated_metadata") or {"kind": "inline", "must_understand": False}
                 content["consolidated_metadata"] = {**marker, "metadata": entries}
         return json.dumps(content, allow_nan=True).encode()
+
+    async def _fetch(self, batch: Coalescer[str], path: str, request: Read | None) -> Handout | None:
+        """The node read from the database (None if absent; then its ancestors are held for zarr's checks)."""
+        result = await batch.submit(path, request)
+        if isinstance(result, Absent):
+            for doc in result.ancestors.values():
+                if doc is not None:
+                    self.state.walks.saw(doc)
+            hold_ancestors(self.state.walks, result.ancestors)
+            return None
+        self.state.walks.saw(result.doc)
+        return result
 
     def _from_walk(self, path: str, name: str, request: Read | None) -> Handout | None:
         """The handout of ``path`` from the running walk's snapshot, if it holds one for this read."""

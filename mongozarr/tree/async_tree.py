@@ -26,7 +26,7 @@ from mongozarr.errors import (
     NotAnArrayError,
     QueryError,
 )
-from mongozarr.layout import subtree
+from mongozarr.layout import NODES_PER_REPLY, subtree
 from mongozarr.query import (
     all_of,
     attribute_field,
@@ -54,10 +54,6 @@ from mongozarr.zpath import (
 
 __all__ = ["AsyncTree", "open_tree_async", "tree_store"]
 
-# One find answers up to this many nodes in one round trip (a real MongoDB
-# also caps each reply at 16 MiB). Bounded because the mongoeco test server
-# does not cap a reply's size by itself.
-_FIND_BATCH = 25_000
 # "No default given" for get(), where None is a legitimate default.
 _RAISE: Any = object()
 
@@ -324,7 +320,7 @@ class AsyncTree:
     async def _nodes_matching(self, mongo_filter: dict[str, Any], limit: int | None) -> list[AsyncNode]:
         if limit == 0:
             return []
-        cursor = self._store.nodes().find(mongo_filter, batch_size=_FIND_BATCH)
+        cursor = self._store.nodes().find(mongo_filter, batch_size=NODES_PER_REPLY)
         try:
             if limit is not None:
                 # Sorting on the server makes the limit pick the first paths.
