@@ -38,6 +38,7 @@ _ARRAY_METADATA: dict[str, Any] = {
     "fill_value": 0.0,
     "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
     "storage_transformers": [],
+    "dimension_names": ["y", "x"],  # xarray needs them to open v3 arrays
 }
 # The file name mongozarr.testing's server gives its SQLite database.
 SQLITE_FILE = "mongoeco.sqlite"

@@ -10,6 +10,8 @@ with FANOUT subgroups each (default: the cube-root fan-out of
 into the wire server's SQLite file before it starts; the walk is
 ``zarr.open_group(store, mode="r").members(max_depth=None)`` through a fresh
 store, optionally through a proxy adding ``--delay-ms`` per round trip.
+``--datatree`` also opens each with ``xr.open_datatree`` (not consolidated),
+plain and inside ``store.snapshot()``, in the same run.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -44,10 +47,33 @@ def _nodes(count: int, fanout: int | None) -> list[hierarchy.Node]:
     return result[:count]
 
 
+def _members(store: object) -> None:
+    zarr.open_group(store=store, mode="r").members(max_depth=None)
+
+
+def _datatree(store: object) -> None:
+    import xarray as xr
+
+    xr.open_datatree(store, engine="zarr", consolidated=False, zarr_format=3)
+
+
+def _datatree_in_snapshot(store: object) -> None:
+    with store.snapshot():  # type: ignore[attr-defined]
+        _datatree(store)
+
+
+def _walks(datatree: bool) -> list[tuple[str, Callable[[object], None]]]:
+    walks = [("members(max_depth=None)", _members)]
+    if datatree:
+        walks += [("open_datatree", _datatree), ("open_datatree in snapshot()", _datatree_in_snapshot)]
+    return walks
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="+", help="N or N:FANOUT")
     parser.add_argument("--delay-ms", type=float, default=0.0, help="added latency per round trip")
+    parser.add_argument("--datatree", action="store_true", help="also xr.open_datatree, plain and in store.snapshot()")
     args = parser.parse_args(argv)
     shapes = []
     for size in args.sizes:
@@ -61,19 +87,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         server = stack.enter_context(WireServer(directory))
         proxy = stack.enter_context(LatencyProxy(server.host, server.port, args.delay_ms)) if args.delay_ms else None
-        print(f"{'nodes':>6} {'groups':>6} {'members':>7} {'round trips':>11} {'seconds':>8}  by command")
+        print(f"{'nodes':>6} {'groups':>6} {'walk':<28} {'round trips':>11} {'seconds':>8}  by command")
         for name, tree in trees.items():
             uri = server.uri(name)
-            store, counter = monitored_store(proxy.uri(uri) if proxy else uri)
-            start = time.perf_counter()
-            with counter.measure() as trips:
-                members = list(zarr.open_group(store=store, mode="r").members(max_depth=None))
-            seconds = time.perf_counter() - start
-            store.close()
             groups = sum(1 for _, kind, _ in tree if kind == "group")
-            print(
-                f"{len(tree):>6} {groups:>6} {len(members):>7} {trips.total:>11} {seconds:>8.2f}  {trips.by_command}"
-            )
+            for label, walk in _walks(args.datatree):
+                store, counter = monitored_store(proxy.uri(uri) if proxy else uri)
+                start = time.perf_counter()
+                with counter.measure() as trips:
+                    walk(store)
+                seconds = time.perf_counter() - start
+                store.close()
+                print(f"{len(tree):>6} {groups:>6} {label:<28} {trips.total:>11} {seconds:>8.2f}  {trips.by_command}")
     return 0
 
 

@@ -150,7 +150,9 @@ def test_peer_driver_creates_walks_and_searches_by_walking() -> None:
     driver.run_nodes(peer, results)
     expected = [p for p, t, a in driver.hierarchy(25) if t == "array" and a[driver.ATTRIBUTE] == spec["subject"]]
     assert expected and results["search"]["found"] == len(expected)
-    assert results["create"]["nodes"] == results["walk"]["nodes"] == 25
+    assert results["create"]["nodes"] == results["walk"]["nodes"] == results["hierarchy"]["nodes"] == 25
+    created = dict(zarr.open_group(store=peer.stores["hierarchy"], mode="r").members(max_depth=None))
+    assert sorted(created) == sorted(p for p, _, _ in driver.hierarchy(25)[1:])
     assert results["read"]["concurrency"] == spec["concurrency"]
     assert "round_trips" not in results["walk"]  # no MongoDB, nothing counted
 
@@ -209,3 +211,15 @@ def test_peers_section_replaces_only_itself(tmp_path: Path) -> None:
     assert "tables 1-3" in text and "second" in text and "first" not in text
     assert text.count(run.PEERS_START) == 1
     assert run._section(text) is not None and "second" in run._section(text)
+
+
+@pytest.mark.wire
+def test_walk_benchmark_counts_each_walk_of_one_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m benchmarks.walk N --datatree``: the snapshot row walks in levels + 2, the plain one does not."""
+    from benchmarks import walk
+
+    assert walk.main(["60:3", "--datatree"]) == 0
+    rows = {line[14:42].strip(): int(line[42:54]) for line in capsys.readouterr().out.splitlines()[1:]}
+    assert set(rows) == {"members(max_depth=None)", "open_datatree", "open_datatree in snapshot()"}
+    assert rows["members(max_depth=None)"] <= 6 and rows["open_datatree in snapshot()"] <= 6
+    assert rows["open_datatree"] > rows["open_datatree in snapshot()"]

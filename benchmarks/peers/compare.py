@@ -153,6 +153,7 @@ def _operations(settings: PeerSettings) -> list[tuple[str, str]]:
             f"open + read them (zarr 3: concurrency {settings.concurrency}; zarr 2: one at a time)",
         ),
         ("create", f"create {settings.nodes} nodes with attributes (zarr API)"),
+        ("hierarchy", "   … the same nodes in one zarr.create_hierarchy (zarr 3)"),
         ("walk", f"open + walk {settings.nodes} nodes, not consolidated"),
         ("search", "search arrays by an attribute (mongozarr: Tree.find; others: walk + filter)"),
         ("writers", f"{settings.writers} processes × {settings.keys} attribute keys on one group"),
@@ -186,6 +187,9 @@ def peers_table(runs: list[PeerRun], settings: PeerSettings) -> Table:
                         run.unavailable if index == 0 and row == 0 and run.unavailable else "n/a",
                         "",
                     ]
+                    continue
+                if key not in results and key != "outcome":
+                    cells += ["n/a", ""]  # an operation this peer's zarr does not have
                     continue
                 entry = results["writers"] if key == "outcome" else results[key]
                 if key == "outcome":

@@ -49,7 +49,7 @@ CONNECTION_COMMANDS = frozenset(
         "buildinfo",
     )
 )
-OPERATIONS = ("write", "read", "create", "walk", "search", "writers")
+OPERATIONS = ("write", "read", "create", "hierarchy", "walk", "search", "writers")
 
 
 # ------------------------------------------------------------ round trips
@@ -301,6 +301,21 @@ def create_nodes(peer: Peer, store: Any, nodes: list[tuple[str, str, dict[str, A
             )
 
 
+def create_at_once(store: Any, nodes: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Create every node with its attributes in one ``zarr.create_hierarchy`` call (zarr 3 only)."""
+    import dataclasses
+
+    import zarr
+    from zarr.core.group import GroupMetadata
+
+    array = zarr.create_array(zarr.storage.MemoryStore(), shape=(8,), chunks=(4,), dtype="uint8").metadata
+    metadata = {
+        path: GroupMetadata(attributes=attrs) if node_type == "group" else dataclasses.replace(array, attributes=attrs)
+        for path, node_type, attrs in nodes
+    }
+    list(zarr.create_hierarchy(store=store, nodes=metadata, overwrite=True))
+
+
 def walk_nodes(peer: Peer, store: Any) -> list[tuple[str, str, dict[str, Any]]]:
     """Open the root and read every node's metadata and attributes, not consolidated."""
     import zarr
@@ -386,6 +401,13 @@ def run_nodes(peer: Peer, results: dict[str, Any]) -> None:
         create_nodes(peer, store, nodes)
         peer.end(store, True, "create nodes")
     entry["nodes"] = len(nodes)
+    if peer.zarr_format == 3:
+        handle = peer.connect("hierarchy")
+        with measured(results, "hierarchy", peer.counter) as entry:
+            store = peer.begin(handle, write=True)
+            create_at_once(store, nodes)
+            peer.end(store, True, "create hierarchy")
+        entry["nodes"] = len(nodes)
     handle = peer.connect("nodes")
     with measured(results, "walk", peer.counter) as entry:
         walked = walk_nodes(peer, peer.begin(handle, write=False))

@@ -50,11 +50,13 @@ from mongozarr.storage.metadata_writes import MetadataWrites
 from mongozarr.storage.node_reads import NodeReads
 from mongozarr.storage.state import StoreState
 from mongozarr.storage.store_batches import StoreBatches
+from mongozarr.storage.store_identity import StoreIdentity
 from mongozarr.storage.sync_methods import SyncMethods
 from mongozarr.storage.walk_snapshots import walk_clock, writing
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+    from contextlib import AbstractContextManager
 
     from zarr.core.buffer import BufferPrototype
 
@@ -80,7 +82,7 @@ def _check_write(store: MongoStore, key: str) -> None:
     check_key(key)
 
 
-class MongoStore(SyncMethods, Store):
+class MongoStore(StoreIdentity, SyncMethods, Store):
     """A zarr store keeping each group and array as one MongoDB document.
 
     Node metadata (``zarr.json``, ``.zarray``, ``.zgroup``, ``.zattrs``) lives
@@ -218,31 +220,6 @@ class MongoStore(SyncMethods, Store):
         # docstring inherited
         return type(self)(self._connection, read_only=read_only, **self._options())
 
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, MongoStore)
-            and self._connection.identity() == other._connection.identity()
-            and self.read_only == other.read_only
-            and self._options() == other._options()
-        )
-
-    def __hash__(self) -> int:
-        return hash((self._connection.identity(), self.prefix, self.read_only))
-
-    def __str__(self) -> str:
-        return f"{self._connection.describe()}#{self.prefix}"
-
-    def __repr__(self) -> str:
-        return f"MongoStore('{self}', read_only={self.read_only})"
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"connection": self._connection, "read_only": self.read_only, **self._options()}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        state = dict(state)
-        connection = state.pop("connection")
-        self.__init__(connection, **state)  # type: ignore[misc]
-
     def sibling(self) -> MongoStore:
         """Another store on the same data with the same options, for other zarr objects.
 
@@ -255,6 +232,17 @@ class MongoStore(SyncMethods, Store):
         other = copy.copy(self)
         other._bind(self._state.sibling())
         return other
+
+    def snapshot(self) -> AbstractContextManager[object]:
+        """A block whose walks are answered from one snapshot, however many calls make them.
+
+        ``with store.snapshot(): xr.open_datatree(store, engine="zarr")`` costs
+        about one query per tree level instead of several per group. Inside
+        the block, metadata reads see the hierarchy as its first listing found
+        it (like consolidated metadata); a write through a store on the same
+        data ends that snapshot. See :mod:`mongozarr.storage.walk_snapshots`.
+        """
+        return self._state.walks.scope()
 
     @property
     def connection(self) -> Connection:

@@ -20,6 +20,16 @@ A snapshot belongs to one walk:
 - any write through the store or its siblings (:func:`writing`), and any read
   of a node in a newer version than the snapshot holds, ends it.
 
+A caller that makes one walk in many separate calls (``xr.open_datatree``
+lists each group, opens it by path and lists it again, each a call of its
+own) opens a *snapshot scope* around them (``with store.snapshot():``,
+:meth:`WalkClock.scope`). Inside it the snapshot outlives each call and
+answers every listing and metadata read it holds as often as asked, so the
+whole block costs about one query per level. The block sees the hierarchy
+as its first listing found it, the way an object opened from consolidated
+metadata does; a write through a store on the same data, or a newer version
+seen, still ends the snapshot, and the next listing starts a new one.
+
 It relies on a chunk document's ``node`` being a directory of its key (as
 :func:`~mongozarr.layout.guess_node` makes it): chunk keys that belong to no
 node below a directory are then filed under that directory or one above it.
@@ -28,9 +38,10 @@ node below a directory are then filed under that directory or one above it.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import weakref
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -38,13 +49,17 @@ from mongozarr.documents import metadata_names
 from mongozarr.layout import dir_prefixes
 from mongozarr.storage.faults import writing as _map_write_faults
 
-__all__ = ["WalkClock", "WalkSnapshot", "depth_of", "walk_clock", "writing"]
+__all__ = ["SnapshotScope", "WalkClock", "WalkSnapshot", "depth_of", "walk_clock", "writing"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Per context: clock id -> the snapshot of the walk under way. Replaced, never
 # mutated, so a snapshot set in one task is not seen by its parent.
 _SNAPSHOTS: ContextVar[Mapping[int, WalkSnapshot]] = ContextVar("mongozarr_walk_snapshots")
+# Per context: clock id -> the scope a ``store.snapshot()`` block opened. The
+# scope object is shared, so a snapshot one call of the block begins is seen
+# by the block's later calls (each runs in a copy of the caller's context).
+_SCOPES: ContextVar[Mapping[int, SnapshotScope]] = ContextVar("mongozarr_snapshot_scopes")
 
 
 def depth_of(path: str) -> int:
@@ -84,6 +99,7 @@ class WalkSnapshot:
         self.root = root
         self.generation = generation
         self.stale = False
+        self.scoped = False  # in a snapshot scope: answers repeat, the root included
         # Sorted, so the paths below a directory are one contiguous run.
         self.parents = sorted(set(parents))
         self.chunk_nodes = sorted(set(chunk_nodes))
@@ -114,8 +130,10 @@ class WalkSnapshot:
 
     def can_list(self, path: str) -> bool:
         """Whether this snapshot may answer the listing of ``path`` (once, below its root)."""
+        if self.scoped and path == self.root:
+            return True
         return (
-            path not in self.listed
+            (self.scoped or path not in self.listed)
             and path.startswith(_base(self.root))
             and path != self.root
             and depth_of(path) in self.levels
@@ -140,7 +158,10 @@ class WalkSnapshot:
         Each key is served once: a walk reads each node's metadata once, and
         a later read belongs to another operation, which must see the
         database. The root was read before the walk began, so it is not served.
+        In a snapshot scope every held document answers every read.
         """
+        if self.scoped:
+            return self.docs.get(path)
         if path == self.root or path not in self.docs or (path, name) in self.served:
             return None
         self.served.add((path, name))
@@ -170,8 +191,9 @@ class WalkClock:
             snapshot.saw(doc)
 
     def current(self) -> WalkSnapshot | None:
-        """The running walk's snapshot, if it is still current."""
-        snapshot = _SNAPSHOTS.get({}).get(id(self))
+        """The running walk's snapshot (or the snapshot scope's), if it is still current."""
+        scope = _SCOPES.get({}).get(id(self))
+        snapshot = scope.snapshot if scope is not None else _SNAPSHOTS.get({}).get(id(self))
         if snapshot is None or snapshot.stale or snapshot.generation != self.generation:
             return None
         return snapshot
@@ -181,7 +203,29 @@ class WalkClock:
         for doc in snapshot.docs.values():
             self.saw(doc)
         self._live.add(snapshot)
-        _SNAPSHOTS.set({**_SNAPSHOTS.get({}), id(self): snapshot})
+        scope = _SCOPES.get({}).get(id(self))
+        if scope is not None:
+            snapshot.scoped = True
+            scope.snapshot = snapshot
+        else:
+            _SNAPSHOTS.set({**_SNAPSHOTS.get({}), id(self): snapshot})
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[SnapshotScope]:
+        """Answer the walks of this block from one snapshot, across separate calls (see the module)."""
+        scope = SnapshotScope()
+        token = _SCOPES.set({**_SCOPES.get({}), id(self): scope})
+        try:
+            yield scope
+        finally:
+            _SCOPES.reset(token)
+
+
+class SnapshotScope:
+    """The snapshot a ``store.snapshot()`` block shares between its calls."""
+
+    def __init__(self) -> None:
+        self.snapshot: WalkSnapshot | None = None
 
 
 # One clock per (connection identity, prefix) in this process: every store on

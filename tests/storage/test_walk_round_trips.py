@@ -17,6 +17,7 @@ import zarr.api.asynchronous as zasync
 
 from mongozarr import open_tree
 from mongozarr.monitoring import monitored_store
+from tests import raw
 
 pytestmark = pytest.mark.wire
 
@@ -101,8 +102,7 @@ def test_walk_of_a_subgroup_in_its_levels_plus_two(tree_uri: str) -> None:
 
 
 def test_open_datatree_walk_is_counted(tree_uri: str) -> None:
-    """xarray opens every group with separate calls (each ``groups()``, then each
-    group as a dataset): each call is a walk of one level, at most 3 listing queries."""
+    """Without a snapshot scope xarray's separate calls are walks of their own: a bound per group."""
     store, counter = monitored_store(tree_uri)
     with counter.measure() as trips:
         tree = xr.open_datatree(store, engine="zarr", consolidated=False, zarr_format=3)
@@ -111,6 +111,61 @@ def test_open_datatree_walk_is_counted(tree_uri: str) -> None:
     groups = 1 + GROUPS + GROUPS * SUBGROUPS
     # Not levels + 2: each group is listed twice, in separate calls (measured: 7 per group).
     assert trips.total <= 7 * groups, trips.by_command
+
+
+def test_open_datatree_in_a_snapshot_in_levels_plus_two(tree_uri: str) -> None:
+    """``store.snapshot()`` spans xarray's calls: one walk, about one query per level."""
+    store, counter = monitored_store(tree_uri)
+    with counter.measure() as trips, store.snapshot():
+        tree = xr.open_datatree(store, engine="zarr", consolidated=False, zarr_format=3)
+    store.close()
+    assert set(tree.groups) == {"/"} | {f"/{p}" for p in _expected() if p.count("/") < 2}
+    assert tree["g3/s2"].attrs["s"] == 2 and tree.attrs["kind"] == "root"
+    assert list(tree["g4/s1"].data_vars) == [f"a{a}" for a in range(ARRAYS)]
+    assert trips.total <= BUDGET, trips.by_command
+
+
+def test_a_snapshot_ends_with_a_write_and_with_its_block(tree_uri: str) -> None:
+    """Inside the block a write through a store on the same data ends the snapshot;
+    another process's change is seen once the block ends (never served after it)."""
+    reader, _ = monitored_store(tree_uri)
+    writer, _ = monitored_store(tree_uri)
+    nodes = raw.database(tree_uri)["zarr.nodes"]
+    with reader.snapshot():
+        first = dict(zarr.open_group(store=reader, mode="r").members(max_depth=None))
+        # Another process changes a node: the block keeps the hierarchy it found.
+        nodes.update_one({"_id": "g2/s0"}, {"$set": {"attributes.s": "elsewhere"}, "$inc": {"version": 1}})
+        held = zarr.open_group(store=reader, path="g2/s0", mode="r").attrs["s"]
+        # A write through a store on the same data ends the snapshot.
+        zarr.open_group(store=writer, path="g1/s1", mode="r+").attrs["s"] = "written"
+        after_write = dict(zarr.open_group(store=reader, mode="r").members(max_depth=None))
+    after_block = zarr.open_group(store=reader, path="g2/s0", mode="r").attrs["s"]
+    reader.close()
+    writer.close()
+    assert first["g1/s1"].attrs["s"] == 1 and held == 0
+    assert after_write["g1/s1"].attrs["s"] == "written"
+    assert after_write["g2/s0"].attrs["s"] == "elsewhere"
+    assert after_block == "elsewhere"
+
+
+async def test_a_snapshot_scope_spans_the_tasks_of_an_async_block(tree_uri: str) -> None:
+    """In async code the scope covers the walks of the tasks the block starts."""
+    store, counter = monitored_store(tree_uri)
+    with counter.measure() as trips, store.snapshot():
+        root = await zasync.open_group(store=store, mode="r")
+        walked = {path async for path, _ in root.members(max_depth=None)}
+        # Each group opened by path and listed again, in tasks of their own.
+        groups = sorted(p for p in walked if p.count("/") < 2)
+
+        async def relist(path: str) -> list[str]:
+            group = await zasync.open_group(store=store, path=path, mode="r")
+            return [name async for name, _ in group.members()]
+
+        listings = await asyncio.gather(*(asyncio.create_task(relist(p)) for p in groups))
+    await store.close_async()
+    assert walked == _expected()
+    assert all(len(names) in (SUBGROUPS, ARRAYS) for names in listings)
+    assert trips.total <= BUDGET, trips.by_command
 
 
 def test_second_walk_sees_a_write_from_another_store(tree_uri: str) -> None:
