@@ -91,6 +91,9 @@ class View:
     # Fingerprints of the views that zarr writes producing this one came from.
     derived_from: set[str] = field(default_factory=set)
     fingerprint: str = ""
+    # A v2 write with no base carries one half of a node (.zattrs, or .zarray/.zgroup):
+    # the other half is not known until its own write lands (see Views.wrote).
+    blind_half: bool = False
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
@@ -128,6 +131,8 @@ class Plan:
     # For a resize: the view the write repeats under another reading, taken
     # if the stored shape rules the resize out (nothing is written then).
     otherwise: View | None = None
+    # For a write with no base: when the store planned it (its views' clock).
+    planned_at: int = 0
 
     @property
     def certain(self) -> bool:
@@ -205,9 +210,20 @@ class Views:
                 if base.holders <= 0:
                     views.remove(base)
             changed = bool(plan.changes) or base is None
+            half = _half(content) if base is None else None
+            other = None if half is None else _other_half(views, half, plan.planned_at)
+            count = 1
+            if other is not None:
+                # zarr writes a new v2 node's two keys at once, so neither write
+                # had the other as its base: the creating object holds both halves.
+                views.remove(other)
+                content = _joined(content, other.content, half)  # type: ignore[arg-type]
+                count = other.holders
+                version = max((v for v in (version, other.version) if v is not None), default=None)
             # A write that changed nothing hands nothing new out: the view it
             # repeats keeps its place in time.
-            view = self._add(path, content, version, written=changed, touch=changed)
+            view = self._add(path, content, version, written=changed, touch=changed, count=count)
+            view.blind_half = half is not None and other is None
             if changed and not plan.withheld:
                 # Whichever of them it came from, this view was written from one of them.
                 view.derived_from.update(b.fingerprint for b in plan.bases or ([base] if base else []))
@@ -259,7 +275,7 @@ class Views:
         with self._lock:
             candidates = [v for v in self._nodes.get(path, []) if v.content.same_kind(content)]
             if not candidates:
-                return Plan(None, changes_between(None, content, parts))
+                return Plan(None, changes_between(None, content, parts), planned_at=next(self._clock))
             diffs = {id(v): changes_between(v.content, content, parts) for v in candidates}
             # zarr changes either a node's shape (a resize of what the object
             # holds) or the rest (attributes...), never both in one write: each
@@ -328,6 +344,36 @@ class Views:
         plan.resize_from = tuple(shapes)
         plan.otherwise = _newest(repeats) if repeats else None
         return plan
+
+
+def _half(content: Content) -> str | None:
+    """Which half of a v2 node a write carries (``"attributes"`` or ``"metadata"``), None if whole."""
+    if content.zarr_format != 2:
+        return None
+    if content.metadata is None and content.attributes is not None:
+        return "attributes"
+    if content.attributes is None and content.metadata is not None:
+        return "metadata"
+    return None
+
+
+def _other_half(views: list[View], half: str, since: int) -> View | None:
+    """The view a blind write of the other half left while this write was under way.
+
+    Only a write that landed after this one was planned (both in flight
+    together, as zarr creates a v2 node) is taken as the same object's.
+    """
+    for view in reversed(views):
+        if view.blind_half and view.written is not None and view.written > since and _half(view.content) not in (None, half):
+            return view
+    return None
+
+
+def _joined(content: Content, other: Content, half: str) -> Content:
+    """``content`` (carrying ``half``) completed with the other half from ``other``."""
+    if half == "attributes":
+        return Content(2, other.node_type, other.metadata, content.attributes)
+    return Content(2, content.node_type, content.metadata, other.attributes)
 
 
 def _fingerprint(content: Content) -> str:

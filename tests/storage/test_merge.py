@@ -143,3 +143,19 @@ def test_the_one_indistinguishable_case_is_read_as_an_undo(mock_uri: str) -> Non
     writer.attrs["status"] = "done"
     scoped.attrs.update({"owner": "me"})
     assert _stored_attributes(mock_uri, "")["status"] == "done"
+
+
+def test_a_new_v2_node_written_as_two_keys_at_once_is_one_view(store_uri: str) -> None:
+    """zarr writes a new v2 node's ``.zgroup`` and ``.zattrs`` together, neither knowing the other:
+    they are one object's view, so its later writes (and a consolidation) are not ambiguous."""
+    store = MongoStore(store_uri)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AmbiguousWriteWarning)
+        group = zarr.open_group(store=store, mode="w", zarr_format=2)
+        group.attrs["subject"] = "mouse-7"
+        group.create_array("signal", shape=(4,), dtype="i2", attributes={"units": "mV"})
+        zarr.consolidate_metadata(store)
+        group.attrs["session"] = 2
+    back = zarr.open_group(store=MongoStore(store_uri), mode="r", zarr_format=2)
+    assert dict(back.attrs) == {"subject": "mouse-7", "session": 2}
+    assert dict(back["signal"].attrs) == {"units": "mV"}
