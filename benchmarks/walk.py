@@ -11,7 +11,9 @@ into the wire server's SQLite file before it starts; the walk is
 ``zarr.open_group(store, mode="r").members(max_depth=None)`` through a fresh
 store, optionally through a proxy adding ``--delay-ms`` per round trip.
 ``--datatree`` also opens each with ``xr.open_datatree`` (not consolidated),
-plain and inside ``store.snapshot()``, in the same run.
+plain and inside ``store.snapshot()``, in the same run. The first row of
+each tree is zarr's own floor: the same walk of the same metadata held in a
+``MemoryStore`` (no I/O: what zarr spends building the objects).
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import zarr
+from zarr.core.buffer import cpu
+from zarr.storage import MemoryStore
 
 from benchmarks import hierarchy
 from benchmarks.latency_proxy import LatencyProxy
+from mongozarr.documents import render_metadata
 from mongozarr.monitoring import monitored_store
 from mongozarr.testing import WireServer
 
@@ -45,6 +50,15 @@ def _nodes(count: int, fanout: int | None) -> list[hierarchy.Node]:
     for k in range(max(0, count - len(result))):
         result.append((f"{level2[k % len(level2)]}/a{k}", "array", {hierarchy.ATTRIBUTE: k}))
     return result[:count]
+
+
+def _memory_store(tree: list[hierarchy.Node]) -> MemoryStore:
+    """The hierarchy's ``zarr.json`` keys, as MongoStore serves them, in a MemoryStore."""
+    buffers = {}
+    for doc in hierarchy.node_documents(tree):
+        key = f"{doc['_id']}/zarr.json" if doc["_id"] else "zarr.json"
+        buffers[key] = cpu.Buffer.from_bytes(render_metadata(doc, "zarr.json") or b"")
+    return MemoryStore(buffers)
 
 
 def _members(store: object) -> None:
@@ -91,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, tree in trees.items():
             uri = server.uri(name)
             groups = sum(1 for _, kind, _ in tree if kind == "group")
+            start = time.perf_counter()
+            _members(_memory_store(tree))
+            seconds = time.perf_counter() - start
+            print(f"{len(tree):>6} {groups:>6} {'MemoryStore (zarr alone)':<28} {0:>11} {seconds:>8.2f}")
             for label, walk in _walks(args.datatree):
                 store, counter = monitored_store(proxy.uri(uri) if proxy else uri)
                 start = time.perf_counter()

@@ -220,6 +220,8 @@ def test_walk_benchmark_counts_each_walk_of_one_run(capsys: pytest.CaptureFixtur
 
     assert walk.main(["60:3", "--datatree"]) == 0
     rows = {line[14:42].strip(): int(line[42:54]) for line in capsys.readouterr().out.splitlines()[1:]}
-    assert set(rows) == {"members(max_depth=None)", "open_datatree", "open_datatree in snapshot()"}
+    assert set(rows) == {
+        "MemoryStore (zarr alone)", "members(max_depth=None)", "open_datatree", "open_datatree in snapshot()"
+    }
     assert rows["members(max_depth=None)"] <= 6 and rows["open_datatree in snapshot()"] <= 6
     assert rows["open_datatree"] > rows["open_datatree in snapshot()"]

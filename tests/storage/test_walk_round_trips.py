@@ -9,6 +9,7 @@ the store, a newer document seen, or the walk itself.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 import xarray as xr
@@ -268,3 +269,30 @@ def test_cli_tree_and_ls_in_levels_plus_two(
     out = capsys.readouterr().out
     assert "g5/s4/a2" in out if command == "tree" else "g1/s2/a2" in out
     assert trips.total <= BUDGET, trips.by_command
+
+
+@pytest.mark.slow
+def test_walk_costs_do_not_grow_with_the_tree(tmp_path: Path) -> None:
+    """100, 1,000 and 5,000 nodes (in 31 and 421 groups), preloaded into the server's
+    SQLite file as the benchmark does: every walk is levels + 2 = 6 round trips."""
+    from benchmarks import hierarchy, walk
+    from mongozarr.testing import WireServer, wire_server_available
+
+    if reason := wire_server_available():
+        pytest.skip(f"wire tier not run: {reason}")
+    shapes = {"t100": (100, None), "t1000": (1000, None), "t5000x20": (5000, 20)}
+    trees = {name: walk._nodes(count, fanout) for name, (count, fanout) in shapes.items()}
+    hierarchy.load_into_sqlite(
+        tmp_path, {(name, "zarr.nodes"): list(hierarchy.node_documents(t)) for name, t in trees.items()}
+    )
+    counts = {}
+    with WireServer(tmp_path) as server:
+        for name, tree in trees.items():
+            store, counter = monitored_store(server.uri(name))
+            with counter.measure() as trips:
+                members = dict(zarr.open_group(store=store, mode="r").members(max_depth=None))
+            store.close()
+            assert set(members) == {path for path, _, _ in tree[1:]}, name
+            counts[name] = (sum(kind == "group" for _, kind, _ in tree), trips.total)
+    assert counts["t5000x20"][0] > 400  # groups
+    assert all(total <= BUDGET for _, total in counts.values()), counts
