@@ -364,7 +364,8 @@ def _other_half(views: list[View], half: str, since: int) -> View | None:
     together, as zarr creates a v2 node) is taken as the same object's.
     """
     for view in reversed(views):
-        if view.blind_half and view.written is not None and view.written > since and _half(view.content) not in (None, half):
+        landed_since = view.written is not None and view.written > since
+        if view.blind_half and landed_since and _half(view.content) not in (None, half):
             return view
     return None
 
