@@ -169,7 +169,8 @@ def main() -> None:
         )
         _show("create one array with attributes", create_one(_database(base)), 2)
         _show("create 200 arrays with attributes (async gather)", create_many(_database(base), 200, "gather"))
-        _show("create 200 groups with attributes (create_hierarchy)", create_many(_database(base), 200, "create_hierarchy"))
+        # zarr's create_hierarchy writes at most async.concurrency (default 10) documents at a time.
+        _show("create 200 groups with attributes (create_hierarchy, C=10)", create_many(_database(base), 200, "create_hierarchy"))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 zarr rewrites a node's whole ``zarr.json`` from the copy its object holds;
 only what that object changed is sent (``$set``/``$unset`` of attribute
 keys and metadata fields in one ``findAndModify``), against the view the
-object came from (:mod:`mongozarr.storage.views`). With compare-and-set the
+object came from (:mod:`mongozarr.storage.views`). A node the store read as
+absent is created by inserting its whole document, batched with the other
+creations in flight (:mod:`mongozarr.storage.node_inserts`); one created
+meanwhile by someone else is merged into instead. With compare-and-set the
 write lands only over the version the writer read. Bytes that are not zarr
 metadata the node can hold are kept raw.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import warnings
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -51,12 +55,22 @@ class MetadataWrites:
         What the store knows: the views writes are merged against.
     compare_and_set
         Write only over the node version the writing object read.
+    insert_node
+        Inserts a new node document (batched with the others in flight);
+        False if its ``_id`` is taken.
     """
 
-    def __init__(self, nodes_name: str, state: StoreState, compare_and_set: bool) -> None:
+    def __init__(
+        self,
+        nodes_name: str,
+        state: StoreState,
+        compare_and_set: bool,
+        insert_node: Callable[[dict[str, Any]], Awaitable[bool]],
+    ) -> None:
         self.nodes_name = nodes_name
         self.state = state
         self.compare_and_set = compare_and_set
+        self.insert_node = insert_node
 
     async def write(self, db: Any, path: str, name: str, content: dict[str, Any]) -> bool:
         """Merge metadata into the node document; False if the node has another format."""
@@ -68,13 +82,15 @@ class MetadataWrites:
         views = self.state.views
         plan = views.plan(path, written, _PARTS[name])
         _report_withheld(path, plan)
+        created = False
         if self.compare_and_set:
             version = await self._write_expecting(db, path, name, full, plan)
         else:
-            version = await self._write_merging(db, path, name, full, plan)
+            created = await self._create(path, full, plan)
+            version = 1 if created else await self._write_merging(db, path, name, full, plan)
             if version is None:
                 return False
-        if name == ".zattrs" and not attributes:
+        if name == ".zattrs" and not attributes and not created:
             # An empty .zattrs must exist even where the document had none.
             await db[self.nodes_name].update_one(
                 {"_id": path, "zarr_format": 2, "attributes": {"$exists": False}},
@@ -83,6 +99,16 @@ class MetadataWrites:
         views.wrote(path, plan, _held_after(written, name, plan.base), version)
         self.state.wrote(path, node_type)
         return True
+
+    async def _create(self, path: str, full: dict[str, Any], plan: Plan) -> bool:
+        """Insert a node this store read as absent, whole; False if not a creation or made meanwhile.
+
+        The document inserted is the one the merge's upsert would create; a
+        node created since the read is left to the merge, which keeps its keys.
+        """
+        if plan.base is not None or path not in self.state.absent:
+            return False
+        return await self.insert_node(full)
 
     async def _write_merging(
         self, db: Any, path: str, name: str, full: dict[str, Any], plan: Plan

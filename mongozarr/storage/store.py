@@ -17,6 +17,9 @@ links and appended rows survive, however many zarr objects, threads and
 :class:`~mongozarr.Tree` calls share this store. To know what an object
 changed, the store keeps per node the versions zarr objects may hold and
 reads a write as coming from the closest one (:mod:`mongozarr.storage.views`).
+A node the store read as absent is inserted whole instead, with the other
+creations in flight (:mod:`~mongozarr.storage.node_inserts`); one that
+someone created meanwhile is merged into.
 A resize is compare-and-set against the shape that version holds. A
 write it cannot attribute for certain makes only the changes every
 reading agrees on and reports the rest with
@@ -188,7 +191,7 @@ class MongoStore(StoreIdentity, SyncMethods, Store):
         """Use ``state`` for what this store learns (its own, or a sibling's)."""
         self._state = state
         self._reads = NodeReads(self._layout.nodes, state, self.consolidated, self.inline_threshold)
-        self._writes = MetadataWrites(self._layout.nodes, state, self.compare_and_set)
+        self._writes = MetadataWrites(self._layout.nodes, state, self.compare_and_set, self._batches.insert_node)
 
     # ---------------------------------------------------------- configuration
 

@@ -1,4 +1,4 @@
-"""The request batches of one store: node reads, chunk reads and writes, GridFS pieces.
+"""The request batches of one store: node reads and creations, chunk reads and writes, GridFS pieces.
 
 zarr calls a store once per key with many calls in flight; the calls of one
 event-loop turn are served together (:class:`~mongozarr.storage.batching.Coalescer`),
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mongozarr.layout import KEYS_PER_QUERY
 from mongozarr.storage.batching import Coalescer, PerLoop
+from mongozarr.storage.node_inserts import insert_nodes
 from mongozarr.storage.node_reads import Absent, Handout, Read, fetch_nodes
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class _Batches:
     """The request coalescers of one event loop."""
 
     node_reads: Coalescer[str]
+    node_inserts: Coalescer[object]
     chunk_reads: Coalescer[str]
     chunk_writes: Coalescer[str]
     gridfs_reads: Coalescer[Any]
@@ -75,6 +77,14 @@ class StoreBatches:
         """The node document reads of the running loop (see :func:`~mongozarr.storage.node_reads.fetch_nodes`)."""
         return self._per_loop.get().node_reads
 
+    async def insert_node(self, document: dict[str, Any]) -> bool:
+        """Insert a new node document, in one bulk write with the others of this loop turn.
+
+        False if a node document with its ``_id`` exists (see :mod:`~mongozarr.storage.node_inserts`).
+        """
+        # A token per request: two creations of one node in one turn each get their outcome.
+        return bool(await self._per_loop.get().node_inserts.submit(object(), document))
+
     async def read_chunk(self, db: Any, key: str, byte_range: ByteRequest | None) -> bytes | None:
         """The bytes at chunk ``key`` (or a range of them); None if absent."""
         batches = self._per_loop.get()
@@ -99,6 +109,9 @@ class StoreBatches:
     def _new_batches(self) -> _Batches:
         return _Batches(
             node_reads=Coalescer(self._fetch_nodes, lambda: _MAX_KEYS_PER_QUERY),
+            node_inserts=Coalescer(
+                lambda docs: insert_nodes(self._database()[self._nodes_name], docs), lambda: _MAX_KEYS_PER_QUERY
+            ),
             chunk_reads=Coalescer(self._fetch_chunks, self._chunks_per_reply, fill=_concurrency),
             chunk_writes=Coalescer(self._write_chunks, self._chunks_per_reply, fill=_concurrency),
             gridfs_reads=Coalescer(

@@ -66,6 +66,25 @@ def test_a_cut_chunk_write_leaves_old_or_new_chunk_and_says_unknown(
     assert np.all(stored == 1) or np.all(stored == 7)
 
 
+@pytest.mark.parametrize("action", ["cut-after", "cut-before"])
+def test_a_cut_creation_says_its_outcome_is_unknown_and_creates_at_most_once(
+    proxy: FaultProxy, tree, wire_uri: str, action: str  # type: ignore[no-untyped-def]
+) -> None:
+    # A new node is inserted (batched with the creations in flight), not merged.
+    zarr.open_group(store=tree.store, mode="r")  # the indexes made, the root read
+    proxy.arm(b"insert\x00", action)
+    with pytest.raises(WriteOutcomeUnknownError, match="may or may not have been applied"):
+        zarr.create_array(tree.store, name="new", shape=(2,), chunks=(1,), dtype="u1", attributes={"k": 1})
+    assert proxy.fired.is_set()
+    created = zarr.open_group(store=MongoStore(wire_uri), mode="r")
+    if "new" in created:
+        assert dict(created["new"].attrs) == {"k": 1}
+    # Written again once the connection is back: created, or merged into the one that landed.
+    zarr.create_array(tree.store, name="new", shape=(2,), chunks=(1,), dtype="u1", attributes={"k": 2},
+                      overwrite="new" in created)
+    assert dict(zarr.open_array(store=MongoStore(wire_uri), path="new", mode="r").attrs) == {"k": 2}
+
+
 def _link(store: MongoStore) -> None:
     mongozarr.link(store, "img", "/")
 
