@@ -171,16 +171,23 @@ class MetadataWrites:
             try:
                 await nodes.insert_one(full)
             except DuplicateKeyError:
-                raise ConflictError(
-                    f"node {path!r} already exists and this store has not read it; "
-                    "read it first, or write without compare_and_set"
-                ) from None
+                version = await _add_half(nodes, path, name, full)
+                if version is None:
+                    raise ConflictError(
+                        f"node {path!r} already exists and this store has not read it; "
+                        "read it first, or write without compare_and_set"
+                    ) from None
+                return version
             return 1
         if not plan.certain:
             raise ConflictError(
                 f"node {path!r}: this write could come from more than one version this store "
                 "handed out, so it cannot be compared with one; re-open the node and retry"
             )
+        if not plan.changes:
+            # A repeat of what the writer read writes nothing, so it overwrites
+            # nothing (zarr rewrites a v2 .zgroup with every .zattrs change).
+            return base.version
         doc = await nodes.find_one_and_update(
             {"_id": path, "version": base.version},
             _merge_update(path, name, full, plan.changes),
@@ -310,6 +317,25 @@ async def _replace_node(nodes: Any, path: str, name: str, full: dict[str, Any]) 
         {"_id": path, "zarr_format": existing.get("zarr_format")}, {**full, **({"raw": raw} if raw else {})}
     )
     return 1 if result.matched_count else None
+
+
+async def _add_half(nodes: Any, path: str, name: str, full: dict[str, Any]) -> int | None:
+    """Write one v2 key over a node that holds nothing of what the key carries; its new version, or None.
+
+    zarr creates a v2 node by writing ``.zarray`` (``.zgroup``) and ``.zattrs``
+    at once, so one insert finds the other's document. Nothing in it is
+    overwritten when the part this key carries is not there yet.
+    """
+    if full["zarr_format"] != 2:
+        return None
+    part = "attributes" if name == ".zattrs" else "metadata"
+    doc = await nodes.find_one_and_update(
+        {"_id": path, "zarr_format": 2, part: {"$exists": False}},
+        _merge_update(path, name, full, _blind_changes(full, name)),
+        projection={"version": 1},
+        return_document=ReturnDocument.AFTER,
+    )
+    return None if doc is None else int(doc["version"])
 
 
 def _report_withheld(path: str, plan: Plan) -> None:
