@@ -100,10 +100,10 @@ class Listing:
     async def _begin_walk(self, db: Any, prefix: str, walks: WalkClock) -> WalkSnapshot:
         """A snapshot rooted at ``prefix``: its node and children, the directories and chunk nodes below.
 
-        Each query is answered from an index: the node and its children by
-        ``_id`` and ``parent``; directories of deeper nodes (also those whose
-        intermediate nodes have no document) by ``distinct parent``; the
-        nodes that have chunks by the chunks' ``node`` index.
+        The node and its children come by ``_id`` and ``parent``; directories
+        of deeper nodes (also those whose intermediate nodes have no document)
+        by one ``$group`` on ``parent``; the nodes that have chunks by a
+        ``distinct`` on the chunks' ``node`` index.
         """
         nodes, chunks = db[self.nodes_name], db[self.chunks.name]
         depth = depth_of(prefix)
@@ -116,7 +116,7 @@ class Listing:
             chunk_query = {}
         docs, parents, chunk_nodes = await asyncio.gather(
             nodes.find({"$or": [{"_id": prefix}, {"parent": prefix}]}, batch_size=NODES_PER_REPLY).to_list(),
-            nodes.distinct("parent", {**strictly_below(prefix), "depth": {"$gt": depth + 1}}),
+            _deeper_parents(nodes, prefix, depth),
             chunks.distinct("node", chunk_query),
         )
         snapshot = WalkSnapshot(prefix, generation, parents, chunk_nodes)
@@ -180,6 +180,18 @@ class Listing:
                 if doc["_id"] in with_attributes:
                     doc["attributes"] = {}
         return [(doc["_id"], metadata_names(doc)) for doc in docs]
+
+
+async def _deeper_parents(nodes: Any, prefix: str, depth: int) -> list[str]:
+    """Every ``parent`` of a node more than one level below ``prefix`` (at ``depth``).
+
+    A ``$group`` rather than a ``distinct``: its reply is a cursor, so a tree
+    of very many groups does not hit the 16 MiB limit of one ``distinct``
+    reply (and the local server answers it several times faster).
+    """
+    match = {**strictly_below(prefix), "depth": {"$gt": depth + 1}}
+    cursor = await nodes.aggregate([{"$match": match}, {"$group": {"_id": "$parent"}}], batchSize=NODES_PER_REPLY)
+    return [doc["_id"] async for doc in cursor]
 
 
 async def _scan_children(

@@ -5,8 +5,8 @@ by listing one group, reading its children's ``zarr.json`` concurrently, then
 listing each subgroup in turn. Asked one key at a time that costs several
 queries per group. A walk snapshot holds what the walk's first ``list_dir``
 fetched: the listed node and its children in full, every directory with nodes
-below it (one ``distinct``), and every node that has chunks (one
-``distinct``). A later listing of a group one level deeper fetches that whole
+more than one level below it (one ``$group`` on ``parent``), and every node
+that has chunks (one ``distinct``). A later listing of a group one level deeper fetches that whole
 level under the walk's root at once (``parent`` in the directories of the
 level above, answered from the ``parent`` index); the children's metadata
 reads are served from those documents, through the same views as any read.
