@@ -1,18 +1,23 @@
 """Does holding a chunk batch until it fills cost throughput? Same run, hold on and off.
 
 The chunk coalescer holds requests while a batch is in flight until the next
-batch reaches zarr's concurrency (fewer round trips). A per-event-loop-turn
-flush sends smaller batches sooner. This reads the same arrays both ways
-through a latency proxy, alternating, and prints MB/s (median of 3 reads).
+batch reaches zarr's concurrency (fewer round trips); write requests are held
+from the first one on, since zarr encodes each chunk before it calls ``set``.
+A per-event-loop-turn flush sends smaller batches sooner. This reads the same
+arrays both ways through a latency proxy, alternating, and prints MB/s (median
+of 3 reads), then overwrites them both ways (mean of 2 writes: the local
+server writes slowly).
 
 Run: ``python benchmarks/batch_hold.py`` (starts its own wire server).
 """
 
 from __future__ import annotations
 
+import functools
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,28 +52,53 @@ def _read_mb_per_s(uri: str, path: str, nbytes: int) -> float:
     return nbytes / 1e6 / statistics.median(times)
 
 
+def _write_mb_per_s(uri: str, path: str, values: np.ndarray) -> float:
+    store = MongoStore(uri)
+    try:
+        array = zarr.open_array(store, path=path, mode="r+")
+        start = time.perf_counter()
+        array[:] = values
+        return values.nbytes / 1e6 / (time.perf_counter() - start)
+    finally:
+        store.close()
+
+
+def _compare(measure: Callable[[], float]) -> str:
+    """``measure()`` with the hold and with per-turn flushes, alternating: their mean MB/s."""
+    figures: dict[str, list[float]] = {"hold": [], "per-turn": []}
+    try:
+        for mode in ("hold", "per-turn", "hold", "per-turn"):
+            store_batches.Coalescer = _HOLD if mode == "hold" else _per_turn  # type: ignore[misc]
+            figures[mode].append(measure())
+    finally:
+        store_batches.Coalescer = _HOLD  # type: ignore[misc]
+    return "".join(f"  {mode} {statistics.mean(v):5.1f} MB/s" for mode, v in figures.items())
+
+
 def main() -> None:
     print("command: python benchmarks/batch_hold.py")
     with WireServer() as server:
         uri = server.uri("batch_hold")
         writer = MongoStore(uri)
+        data = {}
         for size, count in _SIZES:
             values = np.random.default_rng(0).random(count * size // 8)  # incompressible
             array = zarr.create_array(writer, name=f"a{size}", shape=values.shape, chunks=(size // 8,),
                                       dtype="f8", overwrite=True)
             array[:] = values
+            data[size] = values
         writer.close()
         for delay in (0, 10):
             with LatencyProxy(server.host, server.port, delay) as proxy:
+                target = proxy.uri(uri)
                 for size, count in _SIZES:
-                    figures: dict[str, list[float]] = {"hold": [], "per-turn": []}
-                    for mode in ("hold", "per-turn", "hold", "per-turn"):
-                        store_batches.Coalescer = _HOLD if mode == "hold" else _per_turn  # type: ignore[misc]
-                        figures[mode].append(_read_mb_per_s(proxy.uri(uri), f"a{size}", size * count))
-                    store_batches.Coalescer = _HOLD  # type: ignore[misc]
-                    print(f"+{delay:>2} ms  {size // 1024:>3} KiB x {count:<4}"
-                          + "".join(f"  {mode} {statistics.mean(v):5.1f} MB/s" for mode, v in figures.items()))
-
+                    read = functools.partial(_read_mb_per_s, target, f"a{size}", size * count)
+                    figures = _compare(read)
+                    print(f"read  +{delay:>2} ms  {size // 1024:>3} KiB x {count:<4}{figures}")
+                for size, count in _SIZES:
+                    write = functools.partial(_write_mb_per_s, target, f"a{size}", data[size])
+                    figures = _compare(write)
+                    print(f"write +{delay:>2} ms  {size // 1024:>3} KiB x {count:<4}{figures}")
 
 if __name__ == "__main__":
     main()

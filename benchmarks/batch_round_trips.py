@@ -1,11 +1,12 @@
 """Round trips of chunk batches and node creation (issue 13), printed per scenario.
 
-Run ``python benchmarks/batch_round_trips.py`` (``--gridfs-mib 16`` for the
-full 16 × 16 MiB GridFS write; the default is smaller because the wire
-server writes slowly). It starts a mongoeco wire server on 127.0.0.1 (or
-uses ``--uri``) and prints, for each scenario, the round trips PyMongo's
-command monitoring counted and the commands behind them. Nothing is asserted
-here; tests/storage/test_batch_round_trips.py asserts the bounds.
+Run ``python benchmarks/batch_round_trips.py`` (``--gridfs-mib 16 --memory``
+for the full 16 × 16 MiB GridFS write; the default is smaller because the
+wire server writes GridFS slowly, see benchmarks/memory_server.py). It starts
+a mongoeco wire server on 127.0.0.1 (or uses ``--uri``) and prints, for each
+scenario, the round trips PyMongo's command monitoring counted and the
+commands behind them. Nothing is asserted here;
+tests/storage/test_batch_round_trips.py asserts the bounds.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import argparse
 import asyncio
 import contextlib
 import math
+import sys
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +27,11 @@ from zarr.core.sync import sync
 
 from mongozarr.monitoring import RoundTrips, monitored_store
 from mongozarr.testing import WireServer
+
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.memory_server import MemoryWireServer
 
 KiB, MiB = 1024, 1024 * 1024
 
@@ -142,11 +150,11 @@ def _show(label: str, trips: RoundTrips, bound: int | None = None) -> None:
 
 
 @contextlib.contextmanager
-def _server(uri: str | None) -> Iterator[str]:
+def _server(uri: str | None, memory: bool) -> Iterator[str]:
     if uri:
         yield uri
         return
-    with WireServer() as server:
+    with MemoryWireServer() if memory else WireServer() as server:
         yield server.uri("bench")
 
 
@@ -155,8 +163,10 @@ def main() -> None:
     parser.add_argument("--uri", help="a mongodb:// URI (default: a mongoeco wire server started here)")
     parser.add_argument("--gridfs-mib", type=int, default=1, help="size of each GridFS chunk in MiB (default 1)")
     parser.add_argument("--gridfs-chunks", type=int, default=16)
+    parser.add_argument("--memory", action="store_true",
+                        help="serve from mongoeco's memory engine (same round trips; GridFS far faster)")
     args = parser.parse_args()
-    with _server(args.uri) as base:
+    with _server(args.uri, args.memory) as base:
         for c in (10, 100):
             bound = math.ceil(100 / c) + 2
             for state, trips in reads(_database(base), c).items():

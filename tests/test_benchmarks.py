@@ -18,8 +18,9 @@ from zarr.testing.store import StoreTests
 from benchmarks import hierarchy
 from benchmarks.baseline_store import MAX_VALUE_BYTES, BaselineStore
 from benchmarks.latency_proxy import LatencyProxy
+from benchmarks.memory_server import MemoryWireServer
 from benchmarks.peers import PeerRun, PeerSettings, driver, peers_table, run_driver
-from mongozarr.monitoring import CommandCounter
+from mongozarr.monitoring import CommandCounter, monitored_store
 from mongozarr.testing import WireServer
 from tests import raw
 
@@ -57,6 +58,27 @@ def test_proxy_forwards_and_stops(wire_server: WireServer, wire_uri: str) -> Non
     with pymongo.MongoClient(uri, serverSelectionTimeoutMS=300) as client:
         with pytest.raises(pymongo.errors.ServerSelectionTimeoutError):
             client.admin.command("ping")
+
+
+def _gridfs_write_round_trips(uri: str) -> dict[str, int]:
+    store, counter = monitored_store(uri, inline_threshold=16 * 1024)
+    try:
+        array = zarr.create_array(store, name="g", shape=(8 * 65536,), chunks=(65536,), dtype="u1",
+                                  compressors=None)
+        with zarr.config.set({"async.concurrency": 8}), counter.measure() as trips:
+            array[:] = 7
+        assert (zarr.open_array(store, path="g", mode="r")[:] == 7).all()
+    finally:
+        store.close()
+    return trips.by_command
+
+
+@pytest.mark.wire
+def test_memory_server_counts_the_round_trips_of_the_wire_server(wire_uri: str) -> None:
+    # benchmarks/batch_round_trips.py --memory: same proxy, other engine, same counts.
+    with MemoryWireServer() as server:
+        in_memory = _gridfs_write_round_trips(server.uri("bench"))
+    assert in_memory == _gridfs_write_round_trips(wire_uri) == {"find": 1, "insert": 2, "update": 1}
 
 
 def test_proxy_refuses_negative_latency() -> None:

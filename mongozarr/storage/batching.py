@@ -6,7 +6,7 @@ concurrent requests are gathered here and served by one batch call
 (``find({_id: {$in: ...}})``, one ``bulk_write``).
 
 When a batch is sent: from an idle coalescer, the requests of one event-loop
-turn go together (zarr starts its first ``async.concurrency`` calls in one
+turn go together (zarr starts its first ``async.concurrency`` reads in one
 turn). Once traffic flows that is not enough: zarr decodes (or encodes) each
 chunk in a worker thread while holding its concurrency slot, so callers come
 back one by one, in different loop turns, and a per-turn flush would send
@@ -14,6 +14,14 @@ singletons. A coalescer given a ``fill`` target (zarr's concurrency) therefore
 holds requests, while a batch is in flight or was just delivered, until the
 batch reaches the target, and at most one :meth:`Coalescer.linger` (about one
 batch round trip: no longer than the round trip it saves) for the tail.
+
+Writes trickle in from the start: zarr encodes every chunk in a worker thread
+before its ``set``, so even its first ``async.concurrency`` calls arrive over
+several loop turns, and a first batch sent at the end of the first turn comes
+out short and shifts every batch after it (N chunks then cost ⌈N/C⌉+1 round
+trips). A request submitted with a ``spread`` (how far apart such callers
+arrive: about one encode) is held even by an idle coalescer, until the batch
+fills or nobody arrived for that long.
 
 A batch runs in its own task: cancelling one caller never cancels the batch
 its neighbours wait on, and a failure that belongs to one item is delivered to
@@ -36,10 +44,16 @@ T = TypeVar("T")
 #: submitted for it in order, and returns a result or an exception per item.
 BatchFunction = Callable[[dict[K, list[Any]]], Awaitable[dict[K, Any]]]
 
-# Bounds of the hold, in seconds. The floor covers a worker thread's decode on
-# a busy machine; the ceiling keeps a slow server from stalling a tail.
+# Bounds of the hold, in seconds. The floor covers a worker thread's decode or
+# encode of a small chunk on a busy machine; the ceiling keeps a slow server
+# (or a large chunk's encode) from stalling a tail.
 _MIN_LINGER = 0.005
 _MAX_LINGER = 0.1
+# Loop turns a hold waits past its deadline before it sends. Worker threads can
+# starve the loop of the GIL: callers whose encode ended meanwhile are queued
+# behind the expired timer, a few task steps (zarr starts a task per set) from
+# their submit, and would miss a batch they were in time for.
+_SETTLE_TURNS = 4
 
 
 # Every batch sent and not finished, of every coalescer (see drain).
@@ -92,8 +106,10 @@ class Coalescer(Generic[K]):
         # not back yet; a hold that expires counts those as gone.
         self._in_flight = 0
         self._returning = 0
-        self._last_arrival = 0.0
-        self._hold: asyncio.TimerHandle | None = None
+        # When the pending requests stop waiting for more, and the spread of the latest one.
+        self._deadline = 0.0
+        self._spread = 0.0
+        self._hold: asyncio.Handle | None = None
         self._round_trip: float | None = None
         self.batches = 0
 
@@ -103,8 +119,16 @@ class Coalescer(Generic[K]):
             return _MIN_LINGER
         return min(_MAX_LINGER, max(_MIN_LINGER, self._round_trip))
 
-    async def submit(self, item: K, payload: Any = None) -> Any:
-        """Queue ``item`` (with ``payload``) for the next batch and wait for its result."""
+    async def submit(self, item: K, payload: Any = None, *, spread: float = 0.0) -> Any:
+        """Queue ``item`` (with ``payload``) for the next batch and wait for its result.
+
+        ``spread`` (seconds) says that callers like this one start together but
+        arrive up to that far apart (zarr encodes each chunk in a worker thread
+        before writing it): with a ``fill`` target the request is then held
+        even when no batch is in flight, until the batch fills or nobody came
+        for ``spread`` (bounded like :meth:`linger`). ``0``: an idle coalescer
+        sends the requests of this loop turn.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if item in self._pending:
@@ -119,8 +143,9 @@ class Coalescer(Generic[K]):
         if len(self._pending) >= size:
             self._flush()  # a full batch waits for nobody
         elif not self._scheduled:
-            if self._holding(size):
-                self._last_arrival = loop.time()
+            hold = self._hold_for(size, spread)
+            if hold is not None:
+                self._deadline = max(self._deadline, loop.time() + hold)
                 self._arm_hold(loop)
             else:
                 # What else arrives in this turn joins.
@@ -147,23 +172,38 @@ class Coalescer(Generic[K]):
             if not pending[1]:
                 del self._pending[item]
 
-    def _holding(self, size: int) -> bool:
-        """Whether the pending requests wait for more: traffic flows and the batch is not filled."""
-        if self._fill is None:
-            return False
-        flowing = self._in_flight > 0 or self._returning > 0
-        return flowing and len(self._pending) < min(size, max(1, self._fill()))
+    def _hold_for(self, size: int, spread: float) -> float | None:
+        """How long after this arrival the pending requests wait for more; ``None``: not at all.
+
+        They wait while the batch is not filled and more callers are due:
+        those of a batch in flight or just delivered, for about one round
+        trip; or, for a request with a ``spread``, its peers still encoding,
+        for that spread (what a lone write pays).
+        """
+        if self._fill is None or len(self._pending) >= min(size, max(1, self._fill())):
+            return None
+        wait = 0.0
+        if spread > 0:
+            wait = self._spread = min(_MAX_LINGER, max(_MIN_LINGER, spread))
+        if self._in_flight > 0 or self._returning > 0:
+            return max(wait, self.linger())
+        return wait if spread > 0 else None
 
     def _arm_hold(self, loop: asyncio.AbstractEventLoop) -> None:
         """Bound the wait for callers coming back; it starts once no batch is in flight."""
         if self._hold is None and self._in_flight == 0 and self._pending:
-            self._hold = loop.call_at(self._last_arrival + self.linger(), self._hold_expired, loop)
+            self._hold = loop.call_at(self._deadline, self._hold_expired, loop)
 
-    def _hold_expired(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _hold_expired(self, loop: asyncio.AbstractEventLoop, turns: int | None = None) -> None:
         self._hold = None
-        if loop.time() < self._last_arrival + self.linger():
+        if loop.time() < self._deadline:
             # Callers still trickle in (zarr encodes in worker threads): wait on.
             self._arm_hold(loop)
+            return
+        turns = _SETTLE_TURNS if turns is None else turns
+        if turns > 0:
+            # Let the callers already queued behind this timer arrive (see _SETTLE_TURNS).
+            self._hold = loop.call_soon(self._hold_expired, loop, turns - 1)
             return
         self._returning = 0
         self._flush()
@@ -175,6 +215,7 @@ class Coalescer(Generic[K]):
         self._scheduled = False
         if not self._pending:
             return
+        self._deadline = 0.0  # the deadline belonged to the requests sent now
         pending, self._pending = self._pending, {}
         items = list(pending.items())
         size = max(1, self._max_batch())
@@ -218,7 +259,9 @@ class Coalescer(Generic[K]):
                     waiter.set_exception(result)
                 else:
                     waiter.set_result(result)
-        self._last_arrival = max(self._last_arrival, loop.time())
+        # Its callers come back within about one round trip, each after its own
+        # decode or encode: what is held behind this batch waits that long for them.
+        self._deadline = max(self._deadline, loop.time() + max(self.linger(), self._spread))
         self._arm_hold(loop)
 
 

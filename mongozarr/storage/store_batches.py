@@ -2,8 +2,11 @@
 
 zarr calls a store once per key with many calls in flight; the calls of one
 event-loop turn are served together (:class:`~mongozarr.storage.batching.Coalescer`),
-one set of coalescers per event loop. Chunk batches are sized so that one
-reply stays under MongoDB's 16 MiB, from the largest chunk seen so far.
+one set of coalescers per event loop. Chunk read batches are sized so that one
+reply stays under MongoDB's 16 MiB, write batches so that one request stays
+under its 48 MB message, from the largest chunk seen so far. Writes are held
+from their first request on (see ``spread`` in :meth:`Coalescer.submit`): zarr
+encodes each chunk in a worker thread before it calls ``set``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ __all__ = ["StoreBatches"]
 
 # Replies are cut at 16 MiB by MongoDB; size batches to fit one.
 _REPLY_BYTES = 16 * 1024 * 1024
+# A write request (one bulk write, one insert) goes in one message of at most 48 MB.
+_MESSAGE_BYTES = 48_000_000
+# How fast a worker thread encodes a chunk on a busy machine (zstd, blosc: several
+# hundred MB/s on one core): writes of chunks this size arrive about that far apart.
+_ENCODE_BYTES_PER_S = 200_000_000
 _MAX_KEYS_PER_QUERY = KEYS_PER_QUERY  # every server takes an $in this long
 
 
@@ -47,6 +55,11 @@ def _concurrency() -> int:
     import zarr
 
     return int(zarr.config.get("async.concurrency"))
+
+
+def _encode_time(data: bytes) -> float:
+    """About how long zarr takes to encode ``data``: how far apart its writes of such chunks arrive."""
+    return len(data) / _ENCODE_BYTES_PER_S
 
 
 class StoreBatches:
@@ -98,13 +111,13 @@ class StoreBatches:
         return data
 
     async def write_small_chunk(self, key: str, node: str, data: bytes) -> None:
-        """Write an inline chunk, in one bulk write with the others of this loop turn."""
+        """Write an inline chunk, in one bulk write with the others zarr has in flight."""
         self._state.learn_size(len(data))
-        await self._per_loop.get().chunk_writes.submit(key, (node, data))
+        await self._per_loop.get().chunk_writes.submit(key, (node, data), spread=_encode_time(data))
 
     async def write_large_chunk(self, key: str, node: str, data: bytes) -> None:
         """Write a chunk above the inline threshold (GridFS), batched with the others in flight."""
-        await self._per_loop.get().large_writes.submit(key, (node, data))
+        await self._per_loop.get().large_writes.submit(key, (node, data), spread=_encode_time(data))
 
     def _new_batches(self) -> _Batches:
         return _Batches(
@@ -113,7 +126,7 @@ class StoreBatches:
                 lambda docs: insert_nodes(self._database()[self._nodes_name], docs), lambda: _MAX_KEYS_PER_QUERY
             ),
             chunk_reads=Coalescer(self._fetch_chunks, self._chunks_per_reply, fill=_concurrency),
-            chunk_writes=Coalescer(self._write_chunks, self._chunks_per_reply, fill=_concurrency),
+            chunk_writes=Coalescer(self._write_chunks, self._chunks_per_message, fill=_concurrency),
             gridfs_reads=Coalescer(
                 lambda spans: self._chunks.fetch_pieces(self._database(), spans), lambda: _MAX_KEYS_PER_QUERY
             ),
@@ -122,6 +135,10 @@ class StoreBatches:
 
     def _chunks_per_reply(self) -> int:
         return max(1, min(_MAX_KEYS_PER_QUERY, _REPLY_BYTES // self._state.size_hint))
+
+    def _chunks_per_message(self) -> int:
+        # Not the reply bound: a bulk write's reply is small, its request is not.
+        return max(1, min(_MAX_KEYS_PER_QUERY, _MESSAGE_BYTES // self._state.size_hint))
 
     async def _fetch_nodes(self, requests: dict[str, list[Read | None]]) -> dict[str, Handout | Absent]:
         return await fetch_nodes(self._database()[self._nodes_name], requests)

@@ -1,9 +1,13 @@
 """Batches fill: N chunks cost at most ⌈N/C⌉+2 round trips at zarr's concurrency C (wire tier).
 
+Reads: open + ⌈N/C⌉ finds. Writes: exactly ⌈N/C⌉ bulk writes, plus the
+array's creation (2) when it is measured too.
+
 Arrays use zarr's default compressor, so each chunk is decoded (encoded) in a
 worker thread and zarr's callers come back to the store one by one: the case
-where a per-turn flush fragments batches into singletons. Round trips are
-counted with PyMongo command monitoring (deterministic); timings live in
+where a per-turn flush fragments batches into singletons (for writes from the
+very first batch: every ``set`` follows an encode). Round trips are counted
+with PyMongo command monitoring (deterministic); timings live in
 benchmarks/batch_round_trips.py.
 """
 
@@ -27,9 +31,10 @@ from mongozarr.storage import batching
 @pytest.fixture(autouse=True)
 def _patient_hold(monkeypatch: pytest.MonkeyPatch) -> None:
     # The tail of a batch waits about one round trip for callers still decoding
-    # in zarr's worker threads. On a loaded test machine a decode can outlast
-    # that, which would split a batch: these tests count batches, not time, so
-    # the hold is made long enough that load cannot change the count.
+    # in zarr's worker threads (a write batch, from its first request, about
+    # one encode). On a loaded test machine a decode can outlast that, which
+    # would split a batch: these tests count batches, not time, so the hold is
+    # made long enough that load cannot change the count.
     monkeypatch.setattr(batching, "_MIN_LINGER", 0.5)
     monkeypatch.setattr(batching, "_MAX_LINGER", 1.0)
 
@@ -115,7 +120,48 @@ def test_writing_n_chunks_fills_its_batches(wire_uri: str, shape_name: str, conc
         np.testing.assert_array_equal(zarr.open_array(store, path="big", mode="r")[...], data)
     finally:
         store.close()
+    # The floor: every batch but the last holds C chunks, the first one too.
+    assert trips.by_command == {"update": math.ceil(n / concurrency)}, trips.by_command
+
+
+@pytest.mark.parametrize("concurrency", [10, 100])
+@pytest.mark.parametrize("shape_name", list(_SHAPES))
+def test_creating_an_array_and_writing_n_chunks_costs_the_floor(
+    wire_uri: str, shape_name: str, concurrency: int
+) -> None:
+    # As benchmarks/batch_round_trips.py measures it: a new store under an existing root.
+    shape, chunks, shards = _SHAPES[shape_name]
+    n = _keys(shape, shards or chunks)
+    zarr.open_group(store=monitored_store(wire_uri)[0], mode="w").store.close()
+    data = (np.arange(math.prod(shape)) % 5003).astype("u2").reshape(shape)
+    store, counter = monitored_store(wire_uri)
+    try:
+        with zarr.config.set({"async.concurrency": concurrency}), counter.measure() as trips:
+            array = zarr.create_array(
+                store, name="big", shape=shape, chunks=chunks, shards=shards, dtype="u2"
+            )
+            array[...] = data
+        np.testing.assert_array_equal(zarr.open_array(store, path="big", mode="r")[...], data)
+    finally:
+        store.close()
+    # Creation: read the node (and its ancestors), write it (2); then ⌈N/C⌉ bulk writes.
     assert trips.total <= math.ceil(n / concurrency) + 2, trips.by_command
+
+
+@pytest.mark.slow
+def test_a_write_batch_is_bounded_by_its_request_message_not_by_a_reply(wire_uri: str) -> None:
+    # 9 inline chunks of 2 MiB: 8 would fill a 16 MiB reply, but a bulk write's
+    # reply is small; its request carries the bytes, up to 48 MB in one message.
+    n, chunk = 9, 2 * 1024 * 1024
+    store, counter = monitored_store(wire_uri)
+    try:
+        array = zarr.create_array(store, name="big", shape=(n * chunk,), chunks=(chunk,), dtype="u1",
+                                  compressors=None)
+        with zarr.config.set({"async.concurrency": n}), counter.measure() as trips:
+            array[:] = 3
+    finally:
+        store.close()
+    assert trips.by_command == {"update": 1}, trips.by_command
 
 
 def test_concurrent_first_writes_create_the_indexes_once(wire_uri: str) -> None:
@@ -137,14 +183,18 @@ def test_concurrent_first_writes_create_the_indexes_once(wire_uri: str) -> None:
     assert "createIndexes" not in later.by_command, later.by_command
 
 
-def test_concurrent_gridfs_writes_share_their_inserts_swaps_and_deletes(wire_uri: str) -> None:
+@pytest.mark.parametrize("compressors", [None, "auto"], ids=["raw", "compressed"])
+def test_concurrent_gridfs_writes_share_their_inserts_swaps_and_deletes(
+    wire_uri: str, compressors: Any
+) -> None:
     n, chunk = 16, 64 * 1024  # above the 16 KiB threshold: every chunk is a GridFS file
     store, counter = monitored_store(wire_uri, inline_threshold=16 * 1024)
     try:
         array = zarr.create_array(
-            store, name="big", shape=(n * chunk,), chunks=(chunk,), dtype="u1", compressors=None
+            store, name="big", shape=(n * chunk,), chunks=(chunk,), dtype="u1", compressors=compressors
         )
-        first = (np.arange(n * chunk) % 251).astype("u1")
+        # Random bytes: compressed, each chunk stays above the threshold.
+        first = np.random.default_rng(0).integers(0, 256, n * chunk, dtype="u1")
         with zarr.config.set({"async.concurrency": n}):
             with counter.measure() as fresh:
                 array[:] = first
@@ -154,9 +204,9 @@ def test_concurrent_gridfs_writes_share_their_inserts_swaps_and_deletes(wire_uri
     finally:
         store.close()
     np.testing.assert_array_equal(back, first[::-1])
-    # Pointers read, pieces inserted, files inserted, pointers swapped: one each
-    # (at most one more from a batch cut when zarr's first encodes come back).
-    assert fresh.by_command.get("insert", 0) <= 2 * 2 and fresh.total <= 2 * 4, fresh.by_command
+    # One batch of all 16 (raw chunks come in one turn, encoded ones over
+    # several): pointers read, pieces inserted, files inserted, pointers swapped.
+    assert fresh.by_command == {"find": 1, "insert": 2, "update": 1}, fresh.by_command
     # An overwrite also deletes the old files: files documents, then pieces.
-    assert overwrite.by_command.get("delete", 0) <= 2 * 2 and overwrite.total <= 2 * 6, overwrite.by_command
-    assert "findAndModify" not in overwrite.by_command, overwrite.by_command
+    expected = {"find": 1, "insert": 2, "update": 1, "delete": 2}
+    assert overwrite.by_command == expected, overwrite.by_command

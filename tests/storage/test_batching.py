@@ -10,6 +10,7 @@ import zarr
 from zarr.core.buffer import cpu
 
 from mongozarr import MongoStore
+from mongozarr.storage import batching
 from mongozarr.storage.batching import Coalescer, drain
 
 
@@ -24,6 +25,80 @@ async def test_requests_of_one_turn_share_a_batch() -> None:
     results = await asyncio.gather(*(coalescer.submit(x) for x in "abcdefg"))
     assert results == list("ABCDEFG")
     assert seen == [["a", "b", "c"], ["d", "e", "f"], ["g"]]
+
+
+async def _trickle(coalescer: Coalescer[str], items: str, spread: float) -> list[object]:
+    """Submit ``items`` one loop turn apart, as zarr's callers come back from their encodes."""
+
+    async def caller(turns: int, item: str) -> object:
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        return await coalescer.submit(item, spread=spread)
+
+    return await asyncio.gather(*(caller(i, item) for i, item in enumerate(items)))
+
+
+def _recording() -> tuple[list[list[str]], batching.BatchFunction[str]]:
+    seen: list[list[str]] = []
+
+    async def run(items: dict[str, object]) -> dict[str, object]:
+        seen.append(list(items))
+        return {item: item.upper() for item in items}
+
+    return seen, run
+
+
+async def test_requests_with_a_spread_are_held_from_idle_until_the_batch_fills(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A hold that cannot expire during the test: only the fill sends the batch.
+    monkeypatch.setattr(batching, "_MIN_LINGER", 3600.0)
+    monkeypatch.setattr(batching, "_MAX_LINGER", 3600.0)
+    seen, run = _recording()
+    coalescer = Coalescer(run, lambda: 100, fill=lambda: 4)
+    assert await _trickle(coalescer, "abcdefgh", spread=0.001) == list("ABCDEFGH")
+    assert seen == [list("abcd"), list("efgh")]
+
+
+async def test_without_a_spread_an_idle_coalescer_sends_the_first_turn() -> None:
+    # Reads: zarr starts its first calls in one turn, so nothing is held from idle.
+    seen, run = _recording()
+    coalescer = Coalescer(run, lambda: 100, fill=lambda: 4)
+    assert await _trickle(coalescer, "abcd", spread=0.0) == list("ABCD")
+    assert seen[0] == ["a"]
+
+
+async def test_a_held_batch_that_never_fills_goes_when_its_spread_has_passed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A hold of zero: it expires on the next loop iteration, no clock to wait for.
+    monkeypatch.setattr(batching, "_MIN_LINGER", 0.0)
+    monkeypatch.setattr(batching, "_MAX_LINGER", 0.0)
+    seen, run = _recording()
+    coalescer = Coalescer(run, lambda: 100, fill=lambda: 10)
+    assert await asyncio.gather(*(coalescer.submit(x, spread=1.0) for x in "abc")) == list("ABC")
+    assert seen == [list("abc")]
+
+
+async def test_callers_queued_behind_an_expired_hold_still_join_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A loop starved by worker threads runs an expired hold's timer in the same
+    # turn as the callbacks of encodes that ended meanwhile; their callers reach
+    # submit a few task steps later. A hold of zero expires on the next turn: the
+    # last caller here, two steps behind, must still make the batch.
+    monkeypatch.setattr(batching, "_MIN_LINGER", 0.0)
+    monkeypatch.setattr(batching, "_MAX_LINGER", 0.0)
+    seen, run = _recording()
+    coalescer = Coalescer(run, lambda: 100, fill=lambda: 3)
+
+    async def late_caller() -> object:
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return await coalescer.submit("c", spread=1.0)
+
+    late = asyncio.create_task(late_caller())
+    first = await asyncio.gather(coalescer.submit("a", spread=1.0), coalescer.submit("b", spread=1.0))
+    assert [*first, await late] == list("ABC")
+    assert seen == [list("abc")]
 
 
 async def test_one_failing_item_does_not_fail_its_batch_mates() -> None:
