@@ -21,7 +21,11 @@ several loop turns, and a first batch sent at the end of the first turn comes
 out short and shifts every batch after it (N chunks then cost ⌈N/C⌉+1 round
 trips). A request submitted with a ``spread`` (how far apart such callers
 arrive: about one encode) is held even by an idle coalescer, until the batch
-fills or nobody arrived for that long.
+fills or nobody arrived for that long. That wait buys nothing for a caller
+writing one chunk at a time (each write would pay it), so a coalescer whose
+last batch sent from idle was one request that nobody joined while it was in
+flight sends the next idle request at once; a request arriving while a batch
+is in flight (a burst) makes it hold from idle again.
 
 A batch runs in its own task: cancelling one caller never cancels the batch
 its neighbours wait on, and a failure that belongs to one item is delivered to
@@ -112,6 +116,11 @@ class Coalescer(Generic[K]):
         self._hold: asyncio.Handle | None = None
         self._round_trip: float | None = None
         self.batches = 0
+        # Requests submitted so far, and whether the traffic is lone requests
+        # (then an idle coalescer does not hold requests with a spread).
+        self._arrivals = 0
+        self._lone = False
+        self._idle_arrival: Any = None  # the item of the latest request that found the coalescer idle
 
     def linger(self) -> float:
         """The longest a request is held for its batch to fill: about one batch round trip."""
@@ -131,6 +140,7 @@ class Coalescer(Generic[K]):
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
+        self._idle_arrival = item if self._in_flight == 0 and not self._pending else None
         if item in self._pending:
             # The same item twice before a flush: one request, every payload kept in order.
             payloads, waiters = self._pending[item]
@@ -139,6 +149,9 @@ class Coalescer(Generic[K]):
         else:
             self._pending[item] = ([payload], [future])
         self._returning = max(0, self._returning - 1)
+        self._arrivals += 1
+        if self._in_flight > 0:
+            self._lone = False  # requests overlap: a burst, worth holding for
         size = max(1, self._max_batch())
         if len(self._pending) >= size:
             self._flush()  # a full batch waits for nobody
@@ -187,7 +200,7 @@ class Coalescer(Generic[K]):
             wait = self._spread = min(_MAX_LINGER, max(_MIN_LINGER, spread))
         if self._in_flight > 0 or self._returning > 0:
             return max(wait, self.linger())
-        return wait if spread > 0 else None
+        return wait if spread > 0 and not self._lone else None
 
     def _arm_hold(self, loop: asyncio.AbstractEventLoop) -> None:
         """Bound the wait for callers coming back; it starts once no batch is in flight."""
@@ -231,6 +244,10 @@ class Coalescer(Generic[K]):
         self.batches += 1
         loop = asyncio.get_running_loop()
         started = loop.time()
+        # One request that found the coalescer idle, sent alone, that nobody
+        # joins while it is in flight: a lone caller.
+        alone = len(batch) == 1 and self._in_flight == 1 and next(iter(batch)) == self._idle_arrival
+        arrivals = self._arrivals
         try:
             results = await self._run_batch({item: payloads for item, (payloads, _) in batch.items()})
         except BaseException as error:  # delivered to every waiter of this batch, never swallowed
@@ -249,6 +266,8 @@ class Coalescer(Generic[K]):
             self._arm_hold(loop)
         elapsed = loop.time() - started
         self._round_trip = elapsed if self._round_trip is None else (self._round_trip + elapsed) / 2
+        if alone and self._arrivals == arrivals:
+            self._lone = True
         for item, (_, waiters) in batch.items():
             result = results.get(item)
             for waiter in waiters:

@@ -198,3 +198,40 @@ async def test_a_sent_batch_finishes_after_its_callers_are_cancelled_and_drain_w
     await drainer
     assert finished.is_set()
     assert await coalescer.submit("c") == "c"  # the next batch works
+
+
+async def test_lone_writes_are_sent_at_once_and_bursts_are_held_again() -> None:
+    """A request with a spread is held from idle (a burst may follow) unless the traffic is
+    lone requests: one sent alone that nobody joined while in flight sends the next at once."""
+    started, release = asyncio.Event(), asyncio.Event()
+    sent: list[list[str]] = []
+
+    async def run(requests: dict[str, list[object]]) -> dict[str, str]:
+        sent.append(list(requests))
+        if "slow" in requests:
+            started.set()
+            await release.wait()
+        return {key: key for key in requests}
+
+    coalescer: Coalescer[str] = Coalescer(run, lambda: 100, fill=lambda: 10)
+    loop = asyncio.get_running_loop()
+
+    async def submit_and_look(item: str) -> tuple[str, dict[str, bool]]:
+        # The callback runs right after the submit's first step: is the request held?
+        seen: dict[str, bool] = {}
+        task = asyncio.ensure_future(coalescer.submit(item, spread=0.001))
+        loop.call_soon(lambda: seen.update(held=coalescer._hold is not None, sent_this_turn=coalescer._scheduled))
+        return await task, seen
+
+    # A fresh coalescer holds its first request for the spread: a burst may follow.
+    assert await submit_and_look("a") == ("a", {"held": True, "sent_this_turn": False})
+    # Nobody joined it: a lone caller. Its next request goes at the end of this turn.
+    assert await submit_and_look("b") == ("b", {"held": False, "sent_this_turn": True})
+    # A request arriving while a batch is in flight: a burst; idle requests are held again.
+    slow = asyncio.ensure_future(coalescer.submit("slow"))
+    await started.wait()
+    joined = asyncio.ensure_future(coalescer.submit("joined"))
+    loop.call_soon(release.set)
+    assert await slow == "slow" and await joined == "joined"
+    assert await submit_and_look("c") == ("c", {"held": True, "sent_this_turn": False})
+    assert sent == [["a"], ["b"], ["slow"], ["joined"], ["c"]]
