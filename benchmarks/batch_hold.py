@@ -6,7 +6,8 @@ from the first one on, since zarr encodes each chunk before it calls ``set``.
 A per-event-loop-turn flush sends smaller batches sooner. This reads the same
 arrays both ways through a latency proxy, alternating, and prints MB/s (median
 of 3 reads), then overwrites them both ways (mean of 2 writes: the local
-server writes slowly).
+server writes slowly), then writes the 4 KiB array's first 32 chunks one
+``set`` at a time (a lone writer: the hold must not make it wait).
 
 Run: ``python benchmarks/batch_hold.py`` (starts its own wire server).
 """
@@ -63,6 +64,18 @@ def _write_mb_per_s(uri: str, path: str, values: np.ndarray) -> float:
         store.close()
 
 
+def _one_at_a_time_mb_per_s(uri: str, path: str, values: np.ndarray, items: int, chunks: int = 32) -> float:
+    store = MongoStore(uri)
+    try:
+        array = zarr.open_array(store, path=path, mode="r+")
+        start = time.perf_counter()
+        for i in range(chunks):
+            array[i * items : (i + 1) * items] = values[i * items : (i + 1) * items]
+        return chunks * items * values.itemsize / 1e6 / (time.perf_counter() - start)
+    finally:
+        store.close()
+
+
 def _compare(measure: Callable[[], float]) -> str:
     """``measure()`` with the hold and with per-turn flushes, alternating: their mean MB/s."""
     figures: dict[str, list[float]] = {"hold": [], "per-turn": []}
@@ -99,6 +112,9 @@ def main() -> None:
                     write = functools.partial(_write_mb_per_s, target, f"a{size}", data[size])
                     figures = _compare(write)
                     print(f"write +{delay:>2} ms  {size // 1024:>3} KiB x {count:<4}{figures}")
+                size = _SIZES[0][0]
+                lone = functools.partial(_one_at_a_time_mb_per_s, target, f"a{size}", data[size], size // 8)
+                print(f"write +{delay:>2} ms  {size // 1024:>3} KiB x 32 one at a time{_compare(lone)}")
 
 if __name__ == "__main__":
     main()

@@ -313,7 +313,7 @@ def create_at_once(store: Any, nodes: list[tuple[str, str, dict[str, Any]]]) -> 
         path: GroupMetadata(attributes=attrs) if node_type == "group" else dataclasses.replace(array, attributes=attrs)
         for path, node_type, attrs in nodes
     }
-    list(zarr.create_hierarchy(store=store, nodes=metadata, overwrite=True))
+    list(zarr.create_hierarchy(store=store, nodes=metadata))  # a fresh location: nothing to overwrite
 
 
 def walk_nodes(peer: Peer, store: Any) -> list[tuple[str, str, dict[str, Any]]]:

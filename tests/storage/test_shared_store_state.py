@@ -267,6 +267,7 @@ class SharedStoreMachine(RuleBasedStateMachine):
 # Steps per example: the wire server spends milliseconds of CPU per request,
 # so its examples are shorter; both tiers run 300 examples.
 STEPS = {"mock": 25, "wire": 15}
+EXAMPLES = {"mock": 300, "wire": 200}
 
 
 @pytest.fixture(params=["mock", "wire"])
@@ -285,7 +286,9 @@ def test_shared_stores_lose_nothing(machine_uri: str) -> None:
     run_state_machine_as_test(
         machine,
         settings=settings(
-            max_examples=300,
+            # The wire tier runs fewer (each step is a round trip to a Python server):
+            # the default run stays under 10 minutes on 2 cores.
+            max_examples=EXAMPLES[tier],
             stateful_step_count=STEPS[tier],
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
