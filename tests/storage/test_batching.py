@@ -38,6 +38,12 @@ async def _trickle(coalescer: Coalescer[str], items: str, spread: float) -> list
     return await asyncio.gather(*(caller(i, item) for i, item in enumerate(items)))
 
 
+def _set_linger(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Every hold lasts ``seconds`` (its floor and its ceiling)."""
+    monkeypatch.setattr(batching, "_MIN_LINGER", seconds)
+    monkeypatch.setattr(batching, "_MAX_LINGER", seconds)
+
+
 def _recording() -> tuple[list[list[str]], batching.BatchFunction[str]]:
     seen: list[list[str]] = []
 
@@ -52,8 +58,7 @@ async def test_requests_with_a_spread_are_held_from_idle_until_the_batch_fills(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A hold that cannot expire during the test: only the fill sends the batch.
-    monkeypatch.setattr(batching, "_MIN_LINGER", 3600.0)
-    monkeypatch.setattr(batching, "_MAX_LINGER", 3600.0)
+    _set_linger(monkeypatch, 3600.0)
     seen, run = _recording()
     coalescer = Coalescer(run, lambda: 100, fill=lambda: 4)
     assert await _trickle(coalescer, "abcdefgh", spread=0.001) == list("ABCDEFGH")
@@ -72,8 +77,7 @@ async def test_a_held_batch_that_never_fills_goes_when_its_spread_has_passed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A hold of zero: it expires on the next loop iteration, no clock to wait for.
-    monkeypatch.setattr(batching, "_MIN_LINGER", 0.0)
-    monkeypatch.setattr(batching, "_MAX_LINGER", 0.0)
+    _set_linger(monkeypatch, 0.0)
     seen, run = _recording()
     coalescer = Coalescer(run, lambda: 100, fill=lambda: 10)
     assert await asyncio.gather(*(coalescer.submit(x, spread=1.0) for x in "abc")) == list("ABC")
@@ -85,8 +89,7 @@ async def test_callers_queued_behind_an_expired_hold_still_join_it(monkeypatch: 
     # turn as the callbacks of encodes that ended meanwhile; their callers reach
     # submit a few task steps later. A hold of zero expires on the next turn: the
     # last caller here, two steps behind, must still make the batch.
-    monkeypatch.setattr(batching, "_MIN_LINGER", 0.0)
-    monkeypatch.setattr(batching, "_MAX_LINGER", 0.0)
+    _set_linger(monkeypatch, 0.0)
     seen, run = _recording()
     coalescer = Coalescer(run, lambda: 100, fill=lambda: 3)
 
