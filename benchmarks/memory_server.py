@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from mongozarr.server.run import EndOfInput
 from mongozarr.testing import ChildServer
 
 __all__ = ["MemoryWireServer"]
@@ -37,18 +38,6 @@ class MemoryWireServer(ChildServer):
         return f"mongodb://{self.host}:{self.port}/{database}?directConnection=true&connectTimeoutMS=120000"
 
 
-class _EndOfInput(asyncio.Protocol):
-    def __init__(self, event: asyncio.Event) -> None:
-        self._event = event
-
-    def eof_received(self) -> bool:
-        self._event.set()
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._event.set()
-
-
 async def _serve() -> None:
     from mongoeco.engines import MemoryEngine
 
@@ -59,7 +48,7 @@ async def _serve() -> None:
     address = await server.start()
     try:
         stop = asyncio.Event()
-        transport, _ = await asyncio.get_running_loop().connect_read_pipe(lambda: _EndOfInput(stop), sys.stdin)
+        transport, _ = await asyncio.get_running_loop().connect_read_pipe(lambda: EndOfInput(stop), sys.stdin)
         sys.stdout.write(f"{address.port}\n")
         sys.stdout.flush()
         await stop.wait()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mongozarr.server.state import DATA_FILE, DirectoryLock, ServerInfo, remove_info, write_info
 
-__all__ = ["require_server_support", "run_server", "server_support_missing"]
+__all__ = ["EndOfInput", "require_server_support", "run_server", "server_support_missing"]
 
 _INSTALL_HINT = "pip install 'mongozarr[server]' (mongoeco needs Python >= 3.13)"
 
@@ -37,7 +37,7 @@ def require_server_support() -> None:
         raise ImportError(reason, name="mongoeco")
 
 
-class _EndOfInput(asyncio.Protocol):
+class EndOfInput(asyncio.Protocol):
     """Sets an event when the other end of a pipe closes."""
 
     def __init__(self, event: asyncio.Event) -> None:
@@ -115,7 +115,7 @@ async def run_server(
                     loop.add_signal_handler(signum, stop.set)
                     handled.append(signum)
             if exit_with_stdin:
-                stdin_transport, _ = await loop.connect_read_pipe(lambda: _EndOfInput(stop), sys.stdin)
+                stdin_transport, _ = await loop.connect_read_pipe(lambda: EndOfInput(stop), sys.stdin)
             if on_ready is not None:
                 on_ready(info)
             await stop.wait()
