@@ -267,7 +267,7 @@ class SharedStoreMachine(RuleBasedStateMachine):
 # Steps per example: the wire server spends milliseconds of CPU per request,
 # so its examples are shorter; both tiers run 300 examples.
 STEPS = {"mock": 25, "wire": 15}
-EXAMPLES = {"mock": 300, "wire": 200}
+EXAMPLES = {"mock": 300, "wire": 150}
 
 
 @pytest.fixture(params=["mock", "wire"])
