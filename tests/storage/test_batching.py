@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import types
+from collections.abc import Generator
 
 import numpy as np
 import pytest
@@ -27,12 +29,18 @@ async def test_requests_of_one_turn_share_a_batch() -> None:
     assert seen == [["a", "b", "c"], ["d", "e", "f"], ["g"]]
 
 
+@types.coroutine
+def _next_turn() -> Generator[None, None, None]:
+    """Give the loop one turn: the task runs again after the callbacks already due (no clock)."""
+    yield
+
+
 async def _trickle(coalescer: Coalescer[str], items: str, spread: float) -> list[object]:
     """Submit ``items`` one loop turn apart, as zarr's callers come back from their encodes."""
 
     async def caller(turns: int, item: str) -> object:
         for _ in range(turns):
-            await asyncio.sleep(0)
+            await _next_turn()
         return await coalescer.submit(item, spread=spread)
 
     return await asyncio.gather(*(caller(i, item) for i, item in enumerate(items)))
@@ -94,8 +102,8 @@ async def test_callers_queued_behind_an_expired_hold_still_join_it(monkeypatch: 
     coalescer = Coalescer(run, lambda: 100, fill=lambda: 3)
 
     async def late_caller() -> object:
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
+        await _next_turn()
+        await _next_turn()
         return await coalescer.submit("c", spread=1.0)
 
     late = asyncio.create_task(late_caller())
